@@ -1,0 +1,46 @@
+# elsa_wb: the README's commands. `make demo` and `make test` each install first (idempotent, fast when done).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install demo test test-slow lab bench clean-nbs export
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(VENV)/.installed: $(PY) pyproject.toml
+	@$(PY) -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	@touch $@
+
+install: $(VENV)/.installed
+	@$(PY) -m elsa_wb.models fetch smollm2-135m
+
+demo: install
+	$(BIN)/elsa-wb demo
+
+export: install
+	$(BIN)/nbdev-export
+
+test: install
+	$(BIN)/nbdev-export
+	@git diff --exit-code -- elsa_wb || (echo "nbdev-export changed elsa_wb/: the exported package was out of sync with nbs/ (commit the export)"; exit 1)
+	$(BIN)/nbdev-clean
+	@git diff --exit-code -- nbs || (echo "nbdev-clean changed nbs/: notebooks were not clean (run nbdev-clean and commit)"; exit 1)
+	$(BIN)/nbdev-test --n-workers 2 --timing
+	$(BIN)/pytest -q tests
+
+test-slow: install
+	$(BIN)/nbdev-test --flags slow --n-workers 1 --timing
+	$(BIN)/pytest -q -m slow tests
+
+lab: install
+	$(BIN)/jupyter lab nbs
+
+bench: install
+	$(PY) bench/elsa_step.py
