@@ -8,7 +8,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test test-slow lab bench clean-nbs export
+.PHONY: install demo test test-slow lab bench export readme
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -19,7 +19,7 @@ $(VENV)/.installed: $(PY) pyproject.toml
 	@touch $@
 
 install: $(VENV)/.installed
-	@$(PY) -m elsa_wb.models fetch smollm2-135m
+	@$(BIN)/elsa-wb fetch smollm2-135m >/dev/null
 
 demo: install
 	$(BIN)/elsa-wb demo
@@ -27,7 +27,12 @@ demo: install
 export: install
 	$(BIN)/nbdev-export
 
+readme:
+	$(PY) scripts/make_readme.py
+
 test: install
+	$(PY) scripts/make_readme.py
+	@git diff --exit-code -- README.md || (echo "README.md was out of date with nbs/index.ipynb (run make readme and commit)"; exit 1)
 	$(BIN)/nbdev-export
 	@git diff --exit-code -- elsa_wb || (echo "nbdev-export changed elsa_wb/: the exported package was out of sync with nbs/ (commit the export)"; exit 1)
 	$(BIN)/nbdev-clean
