@@ -1,0 +1,107 @@
+"""Budget-aware ELSA on the embedded SmolLM2: which settings work at a CPU budget?
+
+Runs named variants of ElsaConfig (and one-shot-mask + masked fine-tuning controls) at one sparsity and one token
+budget, side by side in one process, and records per variant: final handbook perplexity, the ADMM diagnostics
+(final relative primal residual, mask flips per z-update, drift from the initial mask), the projected-loss curve and
+wall time. Results are appended to bench/results/elsa_budget.jsonl as each variant finishes (a killed bench keeps
+what it measured) and summarised in bench/results/elsa_budget.json / .md.
+
+    python bench/elsa_budget.py --sparsity 0.7 --steps 120 --variants paper rms rms_ft
+"""
+import argparse, dataclasses, json, math, os, sys, time
+from pathlib import Path
+os.environ.setdefault("HF_HUB_OFFLINE", "1"); os.environ.setdefault("HF_DATASETS_OFFLINE", "1"); os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+import torch
+from elsa_wb.models import load_model
+from elsa_wb.data import corpus, train_stream, calibration_windows
+from elsa_wb.elsa import Elsa, ElsaConfig
+from elsa_wb.evaluate import text_perplexity
+from elsa_wb.sparsity import SparsitySpec, magnitude_prune
+from elsa_wb.provenance import environment
+
+def variants(steps: int) -> dict:
+    "name -> (ElsaConfig overrides, init method or None, mode). mode 'elsa' or 'masked_ft' (steps=0: fine-tune the init mask)."
+    q = max(1, steps // 4)
+    return {
+        "paper":        (dict(lr=2e-4, projection="hessian", interval=32), None, "elsa"),
+        "paper_mag":    (dict(lr=2e-4, projection="magnitude", interval=32), None, "elsa"),
+        "lr2e-3_mag":   (dict(lr=2e-3, projection="magnitude", interval=max(1, steps // 16)), None, "elsa"),
+        "rms":          (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16)), None, "elsa"),
+        "rms_hloss":    (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="hessian", hessian_source="loss", hessian_warmup=q, interval=max(1, steps // 16)), None, "elsa"),
+        "rms_rhoramp":  (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16), rho=1e-3, rho_final=1e-1, rho_schedule="exponential"), None, "elsa"),
+        "rms_ft":       (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16), steps=steps - q, finetune_steps=q), None, "elsa"),
+        "mag_ft":       (dict(lr=2e-3, steps=0, finetune_steps=steps), "magnitude", "masked_ft"),
+        "wanda_ft":     (dict(lr=2e-3, steps=0, finetune_steps=steps), "wanda", "masked_ft"),
+        "sparsegpt_ft": (dict(lr=2e-3, steps=0, finetune_steps=steps), "sparsegpt", "masked_ft"),
+        "rms_wanda0":   (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16)), "wanda", "elsa"),
+        "rms_wanda0_ft": (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16), steps=steps - q, finetune_steps=q), "wanda", "elsa"),
+    }
+
+def one_shot(model, tok, method, spec, calib_text):
+    from elsa_wb.baselines import prune
+    return prune(model, method, spec, calibration_windows(tok, calib_text, 32, 512, seed=0), progress=False)
+
+def init_masks(method, model, tok, spec, calib_text):
+    "Masks of a one-shot method, with the model's dense weights restored afterwards."
+    if method is None: return None
+    ref = {n: p.detach().clone() for n, p in model.named_parameters()}
+    masks = magnitude_prune(model, spec) if method == "magnitude" else one_shot(model, tok, method, spec, calib_text)
+    with torch.no_grad():
+        for n, p in model.named_parameters(): p.copy_(ref[n])
+    return masks
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sparsity", type=float, default=0.7); ap.add_argument("--steps", type=int, default=120)
+    ap.add_argument("--batch-size", type=int, default=2); ap.add_argument("--seqlen", type=int, default=256)
+    ap.add_argument("--windows", type=int, default=16, help="handbook windows of 512 tokens for the final perplexity")
+    ap.add_argument("--variants", nargs="*", default=["paper", "rms", "rms_hloss", "rms_ft", "mag_ft"])
+    ap.add_argument("--out", default="bench/results/elsa_budget")
+    a = ap.parse_args()
+    out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
+    table = variants(a.steps)
+    unknown = [v for v in a.variants if v not in table]
+    if unknown: sys.exit(f"Unknown variant(s) {unknown}: choose from {', '.join(table)}.")
+    text, val = corpus("pydocs", "train"), corpus("pydocs", "validation")
+    for name in a.variants:
+        over, init, mode = table[name]
+        model, tok = load_model("smollm2-135m")
+        spec = SparsitySpec(a.sparsity)
+        cfg = ElsaConfig(**{**dict(sparsity=a.sparsity, steps=a.steps, batch_size=a.batch_size, grad_accum=1, seqlen=a.seqlen,
+                                   eval_every=max(1, a.steps // 4), eval_windows=4), **over})
+        t0 = time.time()
+        if mode == "masked_ft":   # one-shot weights + mask, then fine-tune with the mask fixed
+            masks = magnitude_prune(model, spec) if init == "magnitude" else one_shot(model, tok, init, spec, text)
+        else: masks = init_masks(init, model, tok, spec, text)   # ELSA from the dense weights, z0 from the init mask
+        t_init = time.time() - t0
+        stream = train_stream(tok, text, cfg.batch_size, cfg.seqlen, seed=cfg.seed)
+        held = calibration_windows(tok, val, cfg.eval_windows, cfg.seqlen, seed=0)
+        runner = Elsa(model, cfg, init_masks=masks)
+        summary = runner.fit(stream, eval_windows=held)
+        r = text_perplexity(model, tok, "handbook", seqlen=512, max_windows=a.windows)
+        ups = [h for h in runner.history if h["event"] == "admm_update" and not h.get("final")]
+        evs = [h for h in runner.history if h["event"] == "eval"]
+        rec = dict(variant=name, mode=mode, init=init, sparsity=a.sparsity, ppl=r["ppl"], seconds=round(time.time() - t0, 1), init_seconds=round(t_init, 1),
+                   tokens=cfg.tokens, config={k: v for k, v in cfg.to_dict().items()},
+                   final_residual=ups[-1]["primal_rel"] if ups else None, flips=[round(u["hamming"], 4) for u in ups],
+                   residuals=[round(u["primal_rel"], 4) for u in ups], hamming_vs_initial=ups[-1]["hamming_init"] if ups else 0.0,
+                   projected_loss=[(e["step"], round(e["sparse_loss"], 4)) for e in evs], dense_loss=[(e["step"], round(e["dense_loss"], 4)) for e in evs],
+                   protocol=r["protocol"], command=" ".join(sys.argv))
+        with open(str(out) + ".jsonl", "a") as f: f.write(json.dumps(rec, default=str) + "\n")
+        print(f"{name:<16} ppl {r['ppl']:>12,.1f}  residual {rec['final_residual']}  vs-initial {rec['hamming_vs_initial']:.4f}  {rec['seconds']:.0f}s", flush=True)
+        del model, runner
+    write_summary(out)
+
+def write_summary(out: Path):
+    recs = [json.loads(l) for l in open(str(out) + ".jsonl")]
+    env = environment()
+    json.dump(dict(results=recs, git_commit=env["git_commit"], versions=env["versions"], device=env["device"]), open(str(out) + ".json", "w"), indent=1, default=str)
+    lines = ["| variant | sparsity | tokens | ppl (handbook 16x512) | final rel. residual | mask flips per update (first, last) | drift vs initial mask | time s |", "|---|---|---|---|---|---|---|---|"]
+    for r in recs:
+        fl = f"{r['flips'][1] if len(r['flips']) > 1 else '-'} / {r['flips'][-1] if r['flips'] else '-'}"
+        res = f"{r['final_residual']:.3f}" if r["final_residual"] is not None else "-"
+        lines.append(f"| {r['variant']} | {r['sparsity']:.0%} | {r['tokens']:,} | {r['ppl']:,.1f} | {res} | {fl} | {r['hamming_vs_initial']:.4f} | {r['seconds']:.0f} |")
+    Path(str(out) + ".md").write_text("\n".join(lines) + "\n")
+
+if __name__ == "__main__":
+    main()
