@@ -1,0 +1,218 @@
+"""The `elsa-wb` console script, run as real subprocesses: help, one-sentence errors, a magnitude run, and ELSA runs that are
+killed (SIGKILL) or interrupted (SIGINT) and resumed, which must end bit-for-bit where an uninterrupted run ends."""
+import dataclasses, json, math, pickle, re, signal, subprocess, time
+from pathlib import Path
+import pytest, torch
+from safetensors.torch import load_file
+from elsa_wb.elsa import ElsaConfig
+from elsa_wb.events import read_jsonl
+from elsa_wb.cli import SPEC_FIELDS
+
+# A tiny-llama ELSA run (random weights, the real SmolLM2 tokenizer) with a checkpoint every 5 steps: long enough to be
+# interrupted after its step-5 checkpoint and, resumed, killed after its step-10 one with steps still to go; short enough for
+# the fast suite.
+STEPS, CKPT_EVERY = 24, 5
+ELSA = ["prune", "--method", "elsa", "--model", "tiny-llama", "--sparsity", "0.8", "--steps", STEPS, "--interval", 4,
+        "--batch-size", 2, "--grad-accum", 1, "--seqlen", 64, "--lr", 0.01, "--checkpoint-every", CKPT_EVERY,
+        "--eval-every", 10, "--eval-windows", 2, "--ppl-windows", 2, "--ppl-seqlen", 64, "--save-model", "--no-progress"]
+PRUNABLE = re.compile(r"model\.layers\.\d+\.(self_attn|mlp)\.\w+_proj\.weight")
+
+
+def error_line(r: subprocess.CompletedProcess) -> str:
+    "The single stderr line of a command that must fail cleanly (exit 2, one sentence, no traceback)."
+    assert r.returncode == 2, f"exit {r.returncode}, expected 2\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{r.stderr}"
+    assert lines[0].startswith("elsa-wb: error: ") and lines[0].endswith("."), lines[0]
+    return lines[0]
+
+
+def bits(t: torch.Tensor) -> torch.Tensor: return t.contiguous().reshape(-1).view(torch.uint8)
+
+def assert_same_run(a: Path, b: Path):
+    "Run b ended exactly where run a ended: perplexity, training summary, sparsity and every saved tensor, bit for bit."
+    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
+    assert sb["ppl"] == sa["ppl"]
+    untimed = lambda d: {k: v for k, v in d.items() if k != "seconds"}
+    assert untimed(sb["train"]) == untimed(sa["train"])
+    assert sb["sparsity_report"] == sa["sparsity_report"]
+    ta, tb = (load_file(d / "model" / "model.safetensors") for d in (a, b))
+    assert ta.keys() == tb.keys()
+    differ = [k for k in ta if ta[k].dtype != tb[k].dtype or ta[k].shape != tb[k].shape or not torch.equal(bits(ta[k]), bits(tb[k]))]
+    assert not differ, f"tensors differ from the uninterrupted run: {differ}"
+
+
+def starts(out: Path) -> list[dict]: return [e for e in read_jsonl(out / "metrics.jsonl") if e["event"] == "start"]
+
+
+# ---------------------------------------------------------------- help
+
+def test_help(cli):
+    r = cli("--help")
+    assert r.returncode == 0, r.stderr
+    for cmd in ("fetch", "eval", "prune", "demo"): assert cmd in r.stdout
+
+
+def test_prune_help_lists_every_elsa_option_with_its_default(cli):
+    r = cli("prune", "--help")
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())   # undo argparse's line wrapping
+    for flag in ("--rho", "--interval", "--z-dtype", "--u-dtype", "--checkpoint-every", "--resume", "--save-model", "--sparsity"):
+        assert flag in text, flag
+    cfg = ElsaConfig()
+    for f in dataclasses.fields(ElsaConfig):
+        if f.name in SPEC_FIELDS: continue   # given together as --sparsity
+        flag = "--" + f.name.replace("_", "-")
+        assert re.search(re.escape(flag) + r"\b", text), f"{flag} missing from prune --help"
+        d = getattr(cfg, f.name)
+        if d is not None:   # None defaults (e.g. lr: a budget rule) may be described in words
+            assert f"(default {d})" in text, f"{flag}: the help does not show ElsaConfig's default {d!r}"
+
+
+# ---------------------------------------------------------------- bad input: exit 2, one sentence, nothing written
+
+@pytest.mark.parametrize("args, words", [
+    (["prune", "--method", "magnitude", "--sparsity", "1.5"], ["1.5"]),
+    (["prune", "--method", "elsa", "--sparsity", "0.7", "--z-dtype", "bogus"], ["bogus"]),
+    (["prune", "--method", "elsa", "--sparsity", "0.7", "--resume"], ["resume"]),
+])
+def test_bad_prune_input(cli, tmp_path, args, words):
+    out = tmp_path / "run"
+    line = error_line(cli(*args, "--out", out))
+    for w in words: assert w in line, line
+    assert not out.exists(), "a rejected command must not create its run directory"
+
+
+def test_bad_nm_pattern(cli, tmp_path):
+    line = error_line(cli("prune", "--method", "magnitude", "--sparsity", "3:2", "--out", tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+    if "3:2" not in line:   # known elsa_wb issue: reported as "Sparsity ratio must be a number in [0, 1), got 1.5"
+        pytest.xfail(f"the error does not name the N:M pattern the user typed: {line}")
+
+
+def test_bad_eval_input(cli, tmp_path):
+    line = error_line(cli("eval", "--model", "/no/such"))
+    assert "/no/such" in line
+    line = error_line(cli("eval", "--run", tmp_path))
+    assert "--save-model" in line
+
+
+# ---------------------------------------------------------------- magnitude
+
+def test_magnitude_2_4(cli, tmp_path):
+    out = tmp_path / "mag"
+    r = cli("prune", "--method", "magnitude", "--model", "tiny-llama", "--sparsity", "2:4", "--out", out,
+            "--ppl-windows", 2, "--ppl-seqlen", 64, "--save-model")
+    assert r.returncode == 0, r.stderr
+    config, summary = (json.loads((out / f).read_text()) for f in ("config.json", "summary.json"))
+    assert config["method"] == "magnitude" and config["sparsity"] == "2:4" and config["elsa"] is None
+    rep = summary["sparsity_report"]
+    assert rep["total"] == 0.5
+    assert len(rep["matrices"]) == 2 * 7 and all(v == 0.5 for v in rep["matrices"].values()), rep["matrices"]
+    assert math.isfinite(summary["ppl"]) and summary["eval"]["protocol"]["windows"] == 2
+    w = {k: v for k, v in load_file(out / "model" / "model.safetensors").items() if PRUNABLE.fullmatch(k)}
+    assert w.keys() == rep["matrices"].keys()
+    for k, t in w.items():   # 2 zeros in every 4 consecutive input columns
+        assert ((t.reshape(t.shape[0], -1, 4) == 0).sum(-1) == 2).all(), k
+    assert not (out / "checkpoint").exists()
+
+
+# ---------------------------------------------------------------- ELSA: uninterrupted vs interrupted (Ctrl-C), killed and resumed
+
+class Background:
+    "`elsa-wb args` running in the background, stdout/stderr in files under `logs` (pipes could fill up)."
+    def __init__(self, exe: Path, args: list, logs: Path):
+        logs.mkdir(parents=True, exist_ok=True); self.logs = logs
+        with open(logs / "stdout", "w") as o, open(logs / "stderr", "w") as e:
+            self.proc = subprocess.Popen([str(exe), *map(str, args)], stdout=o, stderr=e)
+    @property
+    def stderr(self) -> str: return (self.logs / "stderr").read_text()
+    def wait(self, timeout: float = 900) -> int: return self.proc.wait(timeout=timeout)
+    def stop(self):
+        if self.proc.poll() is None: self.proc.kill(); self.proc.wait()
+
+    def wait_for_checkpoint(self, out: Path, min_step: int, timeout: float = 900) -> int:
+        "Poll out/checkpoint/state.pt (replaced atomically; reread whenever it changes) until its step is >= min_step."
+        ck, seen, t_end = out / "checkpoint" / "state.pt", None, time.monotonic() + timeout
+        while time.monotonic() < t_end:
+            if self.proc.poll() is not None:
+                pytest.fail(f"the run ended (exit {self.proc.returncode}) before a checkpoint at step >= {min_step} was seen: "
+                            f"raise STEPS so it can be stopped mid-way\n{self.stderr}")
+            try:
+                st = ck.stat(); key = (st.st_ino, st.st_mtime_ns, st.st_size)
+                if key != seen:
+                    step = checkpoint_step(ck); seen = key
+                    if step >= min_step: return step
+            except (OSError, EOFError, RuntimeError, pickle.UnpicklingError, KeyError): pass   # not there yet, or replaced mid-read
+            time.sleep(0.05)
+        self.stop(); pytest.fail(f"no checkpoint at step >= {min_step} in {out} within {timeout} s")
+
+
+def checkpoint_step(path: Path) -> int: return torch.load(path, map_location="cpu", weights_only=False)["step"]
+
+
+@pytest.fixture(scope="module")
+def run_a(elsa_wb_exe, tmp_path_factory):
+    "The uninterrupted reference run, started at once in the background (it overlaps the interrupted run's start-up)."
+    d = tmp_path_factory.mktemp("elsa")
+    bg = Background(elsa_wb_exe, [*ELSA, "--out", d / "A"], d / "logs")
+    def result() -> Path:
+        assert bg.wait() == 0, bg.stderr
+        return d / "A"
+    yield result
+    bg.stop()
+
+
+def test_interrupt_kill_and_resume_match_uninterrupted_run(cli, elsa_wb_exe, run_a, tmp_path):
+    out, cmd = tmp_path / "B", [*ELSA, "--out", tmp_path / "B"]
+    # 1. Ctrl-C (SIGINT) after the first checkpoint: exit 130, one hint to --resume, the checkpoint kept
+    bg = Background(elsa_wb_exe, cmd, tmp_path / "logs1")
+    try:
+        bg.wait_for_checkpoint(out, CKPT_EVERY)
+        bg.proc.send_signal(signal.SIGINT)
+        rc = bg.wait(300)
+    finally: bg.stop()
+    assert rc == 130, f"exit {rc} after SIGINT, expected 130\n{bg.stderr}"
+    assert "Traceback" not in bg.stderr and any("--resume" in l for l in bg.stderr.splitlines()), bg.stderr
+    assert not (out / "summary.json").exists()
+    s1 = checkpoint_step(out / "checkpoint" / "state.pt")
+
+    # 2. the unfinished run is guarded: it needs --resume, and the same settings
+    assert "--resume" in error_line(cli(*cmd))
+    other = list(cmd); other[other.index("--lr") + 1] = 0.02
+    assert "different settings" in error_line(cli(*other, "--resume"))
+
+    # 3. resume, then SIGKILL (no handler runs, nothing is flushed or cleaned up) after it wrote a newer checkpoint
+    bg = Background(elsa_wb_exe, [*cmd, "--resume"], tmp_path / "logs2")
+    try: bg.wait_for_checkpoint(out, s1 + CKPT_EVERY)
+    finally:
+        bg.proc.kill(); rc = bg.wait(60)
+    assert rc == -signal.SIGKILL, f"the run ended (exit {rc}) before it was killed: raise STEPS\n{bg.stderr}"
+    assert not (out / "summary.json").exists()
+
+    # 4. resume to the end: exactly where the uninterrupted run ends
+    r = cli(*cmd, "--resume")
+    assert r.returncode == 0, r.stderr
+    assert_same_run(run_a(), out)
+    s = starts(out)
+    assert [e["resumed"] for e in s] == [False, True, True]
+    assert s[1]["start_step"] == s1 and s1 < s[2]["start_step"] < STEPS and s[2]["start_step"] % CKPT_EVERY == 0
+    assert not (out / "checkpoint").exists(), "the checkpoint must be removed once the run is complete"
+    assert "already holds a finished run" in error_line(cli(*cmd, "--resume"))
+
+
+def test_elsa_run(run_a):
+    a = run_a()
+    summary = json.loads((a / "summary.json").read_text())
+    assert math.isfinite(summary["ppl"]) and summary["train"]["status"] == "done" and summary["train"]["steps"] == STEPS
+    for k, t in load_file(a / "model" / "model.safetensors").items():
+        if PRUNABLE.fullmatch(k):
+            assert int((t == 0).sum()) == math.floor(t.numel() * 0.8), k   # exact count per matrix
+    assert len(summary["sparsity_report"]["matrices"]) == 2 * 7
+    (s,) = starts(a)
+    assert s["resumed"] is False and s["start_step"] == 0
+    events = read_jsonl(a / "metrics.jsonl")
+    assert [e["step"] for e in events if e["event"] == "step"] == list(range(STEPS))
+    assert events[-1]["event"] == "done"
+    assert not (a / "checkpoint").exists()
