@@ -23,16 +23,17 @@ def variants(steps: int) -> dict:
     "name -> (ElsaConfig overrides, init method or None, mode). mode 'elsa' or 'masked_ft' (steps=0: fine-tune the init mask)."
     q = max(1, steps // 4)
     return {
-        "paper":        (dict(lr=2e-4, projection="hessian", interval=32), None, "elsa"),
-        "paper_mag":    (dict(lr=2e-4, projection="magnitude", interval=32), None, "elsa"),
-        "lr2e-3_mag":   (dict(lr=2e-3, projection="magnitude", interval=max(1, steps // 16)), None, "elsa"),
+        "paper":        (dict(lr=2e-4, lr_scale="none", projection="hessian", interval=32), None, "elsa"),
+        "paper_mag":    (dict(lr=2e-4, lr_scale="none", projection="magnitude", interval=32), None, "elsa"),
+        "lr2e-3_mag":   (dict(lr=2e-3, lr_scale="none", projection="magnitude", interval=max(1, steps // 16)), None, "elsa"),
+        "rms2":         (dict(lr=4e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16)), None, "elsa"),
         "rms":          (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16)), None, "elsa"),
         "rms_hloss":    (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="hessian", hessian_source="loss", hessian_warmup=q, interval=max(1, steps // 16)), None, "elsa"),
         "rms_rhoramp":  (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16), rho=1e-3, rho_final=1e-1, rho_schedule="exponential"), None, "elsa"),
         "rms_ft":       (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16), steps=steps - q, finetune_steps=q), None, "elsa"),
-        "mag_ft":       (dict(lr=2e-3, steps=0, finetune_steps=steps), "magnitude", "masked_ft"),
-        "wanda_ft":     (dict(lr=2e-3, steps=0, finetune_steps=steps), "wanda", "masked_ft"),
-        "sparsegpt_ft": (dict(lr=2e-3, steps=0, finetune_steps=steps), "sparsegpt", "masked_ft"),
+        "mag_ft":       (dict(lr=2e-3, lr_scale="none", steps=0, finetune_steps=steps), "magnitude", "masked_ft"),
+        "wanda_ft":     (dict(lr=2e-3, lr_scale="none", steps=0, finetune_steps=steps), "wanda", "masked_ft"),
+        "sparsegpt_ft": (dict(lr=2e-3, lr_scale="none", steps=0, finetune_steps=steps), "sparsegpt", "masked_ft"),
         "rms_wanda0":   (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16)), "wanda", "elsa"),
         "rms_wanda0_ft": (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16), steps=steps - q, finetune_steps=q), "wanda", "elsa"),
     }
