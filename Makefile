@@ -37,7 +37,7 @@ test: install
 	@git diff --exit-code -- elsa_wb || (echo "nbdev-export changed elsa_wb/: the exported package was out of sync with nbs/ (commit the export)"; exit 1)
 	$(BIN)/nbdev-clean
 	@git diff --exit-code -- nbs || (echo "nbdev-clean changed nbs/: notebooks were not clean (run nbdev-clean and commit)"; exit 1)
-	$(BIN)/nbdev-test --n-workers 2 --timing
+	OMP_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers 2 --timing   # 2 notebooks at once on 2 cores: one thread each
 	$(BIN)/pytest -q tests
 
 test-slow: install
