@@ -11,7 +11,7 @@ from elsa_wb.cli import SPEC_FIELDS
 # A tiny-llama ELSA run (random weights, the real SmolLM2 tokenizer) with a checkpoint every 5 steps: long enough to be
 # interrupted after its step-5 checkpoint and, resumed, killed after its step-10 one with steps still to go; short enough for
 # the fast suite.
-STEPS, CKPT_EVERY = 24, 5
+STEPS, CKPT_EVERY = 120, 5   # long enough that a signal sent after the first checkpoint lands mid-run
 ELSA = ["prune", "--method", "elsa", "--model", "tiny-llama", "--sparsity", "0.8", "--steps", STEPS, "--interval", 4,
         "--batch-size", 2, "--grad-accum", 1, "--seqlen", 64, "--lr", 0.01, "--checkpoint-every", CKPT_EVERY,
         "--eval-every", 10, "--eval-windows", 2, "--ppl-windows", 2, "--ppl-seqlen", 64, "--save-model", "--no-progress"]
