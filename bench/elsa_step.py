@@ -1,0 +1,342 @@
+"""Cost of ELSA over plain Adam on the embedded SmolLM2-135M (fp32, CPU): step time, z/u update time, projection time,
+auxiliary-state bytes per prunable parameter, and peak memory.
+
+    python bench/elsa_step.py                      # everything; writes bench/results/elsa_step.{json,md}
+    python bench/elsa_step.py --batch-size 2 --seqlen 128 --reps 7
+
+The default run (`--part all`) starts three fresh subprocesses, one after the other, so that neither the timing
+nor a memory measurement is disturbed by the others:
+  timing          plain Adam steps and ELSA steps (penalty hook) interleaved A/B then B/A on the same model, optimizer
+                  and batches; then `ADMM.update` (magnitude, then hessian reading exp_avg_sq) and `magnitude_prune`;
+  memory fp32     peak/current RSS after the model, after Adam steps, after building the ADMM (z fp32, u fp32),
+                  after an ELSA step and a z/u update; the bytes the ADMM really stores;
+  memory elsa_l   the same with ELSA-L's codecs (z fp8_e4m3, u bf16).
+Every number in the output is measured in this run or computed from elsa_wb; none is typed in here.
+"""
+from __future__ import annotations
+import argparse, json, os, resource, shlex, statistics, subprocess, sys, tempfile, time
+from pathlib import Path
+
+for _v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"): os.environ.setdefault(_v, "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = {"fp32": dict(z="fp32", u="fp32"), "elsa_l": dict(z="fp8_e4m3", u="bf16")}   # ELSA (paper) and ELSA-L z/u codecs
+TARGET_AUX_RATIO = 0.35   # the issue's target: ELSA-L's z/u state at most 0.35x ELSA's
+INTERVALS = (32, 10)      # z/u update intervals at which the amortised overhead is reported
+
+
+def log(*a):
+    print(f"[{time.strftime('%H:%M:%S')}]", *a, file=sys.stderr, flush=True)
+
+def cpu_pressure():
+    "Linux PSI: % of the last 10 s / 60 s in which some runnable task waited for a CPU (None where unavailable)."
+    try:
+        f = dict(kv.split("=") for kv in Path("/proc/pressure/cpu").read_text().splitlines()[0].split()[1:])
+        return dict(avg10=float(f["avg10"]), avg60=float(f["avg60"]))
+    except (OSError, KeyError, ValueError, IndexError): return None
+
+def median(xs): return statistics.median(xs)
+
+def rss_mb() -> dict:
+    "Peak RSS of this process so far (ru_maxrss) and the current RSS (VmRSS), in MiB."
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KiB on Linux
+    cur = None
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"): cur = int(line.split()[1]) / 1024
+    except OSError: pass
+    return dict(peak=round(peak, 1), current=None if cur is None else round(cur, 1))
+
+
+def setup(args, preset: str):
+    "Model (fp32, CPU, train mode), tokenizer, prunable weights, optimizer, batch stream and config."
+    import torch
+    from elsa_wb.models import load_model, prunable
+    from elsa_wb.data import corpus, train_stream
+    from elsa_wb.elsa import ElsaConfig, make_optimizer
+    if args.threads: torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model, tok = load_model(args.model, dtype=torch.float32, device="cpu")
+    model.train()
+    p = PRESETS[preset]
+    cfg = ElsaConfig(sparsity=args.sparsity, batch_size=args.batch_size, grad_accum=args.grad_accum, seqlen=args.seqlen,
+                     projection="magnitude", z_dtype=p["z"], u_dtype=p["u"], device="cpu", interval=INTERVALS[0])
+    cfg = cfg.effective()   # lr (None by default) from the budget rule, as in a real run
+    opt = make_optimizer(model, cfg)
+    stream = train_stream(tok, corpus(args.corpus, "train"), batch_size=args.batch_size, seqlen=args.seqlen, seed=0)
+    return model, prunable(model), opt, stream, cfg
+
+
+def build_admm(model, weights, cfg):
+    from elsa_wb.admm import ADMM
+    from elsa_wb.models import input_dims
+    return ADMM(weights, cfg.spec, rho=cfg.rho, interval=cfg.interval, projection="magnitude",
+                z_codec=cfg.z_dtype, u_codec=cfg.u_dtype, in_dims=input_dims(model))
+
+
+def optimizer_info(opt) -> dict:
+    return dict(type=type(opt).__name__, fused=opt.defaults.get("fused"), foreach=opt.defaults.get("foreach"),
+                param_groups=len(opt.param_groups))
+
+
+def next_batches(stream, n): return [next(stream) for _ in range(n)]
+
+
+# ---------------------------------------------------------------------------------------------------------- timing
+def commit_now():
+    from elsa_wb.provenance import git_commit
+    return git_commit(ROOT)
+
+def part_timing(args) -> dict:
+    commit = commit_now()   # before elsa_wb's modules are imported: the code this part runs
+    import torch
+    from elsa_wb.elsa import train_step
+    from elsa_wb.sparsity import SparsitySpec, magnitude_prune
+    load_start, psi_start = os.getloadavg(), cpu_pressure()
+    model, weights, opt, stream, cfg = setup(args, args.preset)
+    admm = build_admm(model, weights, cfg)   # built before any timed step: A and B run with the same memory state
+    log(f"timing: {len(weights)} prunable matrices, {sum(w.numel() for w in weights.values()):,} params; preset {args.preset}")
+
+    cpu = {k: [] for k in ("adam_step", "elsa_step", "penalty", "update_magnitude", "update_hessian", "projection")}
+    def timed(key, fn, *a, **kw):
+        "Run fn; return its wall time (and keep its process CPU time, all threads, under cpu[key])."
+        c, t = time.process_time(), time.perf_counter()
+        out = fn(*a, **kw)
+        dt = time.perf_counter() - t
+        if key: cpu[key].append(time.process_time() - c)
+        return dt, out
+
+    pen = []
+    def hook(): pen.append(timed("penalty", admm.penalty_)[0])
+    def adam(b, key="adam_step"): return timed(key, train_step, model, opt, b, clip=cfg.clip)
+    def elsa(b, key="elsa_step"): return timed(key, train_step, model, opt, b, clip=cfg.clip, after_clip=hook)
+
+    warm = dict(adam=[], elsa=[])
+    for i in range(args.warmup):
+        b = next_batches(stream, args.grad_accum)
+        warm["adam"].append(adam(b, None)[0]); warm["elsa"].append(elsa(b, None)[0])
+    pen.clear(); cpu["penalty"].clear()
+    log(f"warm-up done: adam {warm['adam']}, elsa {warm['elsa']}")
+
+    A, B, order, losses, loads = [], [], [], [], []
+    for i in range(args.reps):
+        b = next_batches(stream, args.grad_accum)     # the same batch for the pair
+        first_adam = i % 2 == 0                       # A/B, then B/A, ...: order effects cancel
+        for which in (("adam", "elsa") if first_adam else ("elsa", "adam")):
+            dt, out = (adam if which == "adam" else elsa)(b)
+            (A if which == "adam" else B).append(dt); losses.append(out["loss"])
+        order.append("AB" if first_adam else "BA"); loads.append(os.getloadavg()[0])
+        log(f"rep {i}: adam {A[-1]:.3f}s elsa {B[-1]:.3f}s (penalty {pen[-1]:.3f}s) load {os.getloadavg()[0]:.2f}")
+
+    # z/u updates over all matrices: magnitude, then the objective-aware score reading Adam's exp_avg_sq
+    upd_mag = [timed("update_magnitude", admm.update, k * cfg.interval, opt)[0] for k in range(args.update_reps)]
+    log(f"update (magnitude): {upd_mag}")
+    missing = [n for n, w in weights.items() if "exp_avg_sq" not in opt.state.get(w, {})]
+    if missing: raise RuntimeError(f"Adam keeps no exp_avg_sq for {len(missing)} prunable weights; cannot time the hessian update.")
+    # same ADMM object: after its first update (n_updates >= 1) a 'hessian' ADMM scores h * v^2 with h = exp_avg_sq,
+    # exactly what ADMM(projection="hessian") does from its second update on
+    admm.projection = "hessian"
+    upd_hes = [timed("update_hessian", admm.update, (args.update_reps + k) * cfg.interval, opt)[0] for k in range(args.hessian_reps)]
+    log(f"update (hessian): {upd_hes}")
+
+    # one-shot magnitude projection of the 210 matrices (on fresh copies of the trained weights each time)
+    spec = SparsitySpec(args.sparsity)
+    proj = []
+    with torch.no_grad():
+        for _ in range(args.projection_reps):
+            copies = {n: w.detach().clone() for n, w in weights.items()}
+            proj.append(timed("projection", magnitude_prune, copies, spec)[0])
+            del copies
+    log(f"magnitude_prune {spec}: {proj}")
+    return dict(adam_step=A, elsa_step=B, penalty=pen, order=order, warmup=warm, update_magnitude=upd_mag,
+                update_hessian=upd_hes, projection=proj, cpu_seconds=cpu, losses=losses, loadavg_per_rep=loads, loadavg_start=load_start, loadavg_end=os.getloadavg(),
+                cpu_pressure_start=psi_start, cpu_pressure_end=cpu_pressure(),
+                n_matrices=len(weights), prunable_params=sum(w.numel() for w in weights.values()),
+                total_params=sum(p.numel() for p in model.parameters()), threads=torch.get_num_threads(),
+                config=cfg.to_dict(), optimizer=optimizer_info(opt), git_commit=commit)
+
+
+# ---------------------------------------------------------------------------------------------------------- memory
+def part_memory(args) -> dict:
+    commit = commit_now()
+    from elsa_wb.elsa import train_step
+    rss = dict(start=rss_mb())
+    model, weights, opt, stream, cfg = setup(args, args.preset)
+    rss["model"] = rss_mb()
+    for _ in range(args.memory_steps): train_step(model, opt, next_batches(stream, args.grad_accum), clip=cfg.clip)
+    rss["adam"] = rss_mb()
+    admm = build_admm(model, weights, cfg)
+    rss["admm_built"] = rss_mb()
+    train_step(model, opt, next_batches(stream, args.grad_accum), clip=cfg.clip, after_clip=admm.penalty_)
+    rss["elsa_step"] = rss_mb()
+    admm.update(0, opt)
+    rss["update"] = rss_mb()
+    n = sum(w.numel() for w in weights.values())
+    z_b = sum(admm.z_codec.nbytes(admm.z[k]) for k in weights)
+    u_b = sum(admm.u_codec.nbytes(admm.u[k]) for k in weights)
+    mask_b = sum(admm.mask[k].numel() * admm.mask[k].element_size() + admm.mask0[k].numel() * admm.mask0[k].element_size() for k in weights)
+    adam_b = sum(t.numel() * t.element_size() for w in weights.values() for t in opt.state[w].values() if hasattr(t, "numel") and t.dim() > 0)
+    log(f"memory {args.preset}: {rss}")
+    return dict(preset=args.preset, z_codec=admm.z_codec.name, u_codec=admm.u_codec.name, prunable_params=n,
+                z_bytes=z_b, u_bytes=u_b, mask_bytes=mask_b, adam_state_bytes_prunable=adam_b, rss_mb=rss,
+                memory_steps=args.memory_steps, git_commit=commit)
+
+
+# ---------------------------------------------------------------------------------------------------------- driver
+def run_part(args, part: str, preset: str) -> dict:
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "part.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--part", part, "--preset", preset, "--part-out", str(out),
+               *args.passthrough]
+        log("running", shlex.join(cmd))
+        subprocess.run(cmd, check=True, cwd=ROOT)
+        return json.loads(out.read_text())
+
+
+def overhead(elsa: float, update: float, adam: float, interval: int) -> float:
+    per = elsa + update / interval
+    return (per - adam) / per
+
+
+def summarise(args, timing: dict, mem: dict, wall: float, load_start, commit_start) -> dict:
+    from elsa_wb.lowprec import memory_per_param, aux_bytes_per_param, ELSA, ELSA_L
+    from elsa_wb.provenance import git_commit, environment
+    a, e, p = median(timing["adam_step"]), median(timing["elsa_step"]), median(timing["penalty"])
+    um, uh = median(timing["update_magnitude"]), median(timing["update_hessian"])
+    paired = [y - x for x, y in zip(timing["adam_step"], timing["elsa_step"])]
+    aux = {k: (m["z_bytes"] + m["u_bytes"]) / m["prunable_params"] for k, m in mem.items()}
+    ratio = aux["elsa_l"] / aux["fp32"]
+    masks = {k: m["mask_bytes"] / m["prunable_params"] for k, m in mem.items()}
+    res = dict(
+        command=shlex.join([sys.executable, *sys.argv]),
+        git_commit=timing["git_commit"],   # the code the timing part imported
+        # the checkout is shared: if someone commits during the run, the parts may have run different code
+        git_commits=dict(start=commit_start, timing=timing["git_commit"], **{f"memory_{k}": m["git_commit"] for k, m in mem.items()},
+                         end=git_commit(ROOT)),
+        git_commit_consistent=len({commit_start, timing["git_commit"], git_commit(ROOT), *(m["git_commit"] for m in mem.values())}) == 1,
+        environment=environment(), versions=environment()["versions"],
+        loadavg_at_start=list(load_start), loadavg_timing_start=timing["loadavg_start"], loadavg_timing_end=timing["loadavg_end"],
+        cpu_pressure_timing=dict(start=timing.get("cpu_pressure_start"), end=timing.get("cpu_pressure_end")),
+        wall_seconds=round(wall, 1),
+        model=args.model, dtype="float32", device="cpu", threads=timing["threads"], corpus=f"{args.corpus} (train split)",
+        n_matrices=timing["n_matrices"], prunable_params=timing["prunable_params"], total_params=timing["total_params"],
+        batch=dict(batch_size=args.batch_size, seqlen=args.seqlen, grad_accum=args.grad_accum,
+                   tokens_per_step=args.batch_size * args.seqlen * args.grad_accum),
+        repetitions=dict(warmup=args.warmup, steps_each=args.reps, update_magnitude=args.update_reps,
+                         update_hessian=args.hessian_reps, projection=args.projection_reps, memory_steps=args.memory_steps),
+        timed_preset=args.preset, sparsity=args.sparsity, elsa_config=timing["config"], optimizer=timing["optimizer"],
+        adam_step_seconds=a, elsa_step_seconds=e, penalty_seconds=p,
+        update_seconds=um, update_seconds_hessian=uh,
+        step_ratio=(e + um / 32) / a,
+        **{f"overhead_fraction_at_interval_{i}": overhead(e, um, a, i) for i in INTERVALS},
+        # lower-noise estimate: the penalty hook timed inside each ELSA step, plus the amortised update, over a + that
+        **{f"overhead_fraction_at_interval_{i}_from_penalty": (p + um / i) / (a + p + um / i) for i in INTERVALS},
+        # process CPU time (all threads): less sensitive than wall time to waiting for a core on a shared machine
+        cpu_seconds_median={k: median(v) for k, v in timing["cpu_seconds"].items()},
+        step_ratio_cpu=(median(timing["cpu_seconds"]["elsa_step"]) + median(timing["cpu_seconds"]["update_magnitude"]) / 32)
+                       / median(timing["cpu_seconds"]["adam_step"]),
+        paired_step_difference_seconds=dict(median=median(paired), values=paired),
+        projection_seconds_70=median(timing["projection"]) if abs(args.sparsity - 0.7) < 1e-9 else None,
+        projection_seconds=median(timing["projection"]),
+        aux_bytes_per_param=dict(fp32=aux["fp32"], elsa_l=aux["elsa_l"], ratio=ratio, target_ratio=TARGET_AUX_RATIO,
+                                 target_met=ratio <= TARGET_AUX_RATIO),
+        aux_bytes_per_param_nominal=dict(fp32=aux_bytes_per_param(**PRESETS["fp32"]), elsa_l=aux_bytes_per_param(**PRESETS["elsa_l"])),
+        mask_bytes_per_param=masks,
+        admm_state_bytes_per_param_incl_masks={k: aux[k] + masks[k] for k in mem},
+        admm_state_ratio_incl_masks=(aux["elsa_l"] + masks["elsa_l"]) / (aux["fp32"] + masks["fp32"]),
+        adam_state_bytes_per_param_measured={k: m["adam_state_bytes_prunable"] / m["prunable_params"] for k, m in mem.items()},
+        memory_per_param=dict(fp32=memory_per_param(**ELSA), elsa_l=memory_per_param(**ELSA_L)),
+        peak_rss_mb=dict(adam=mem["fp32"]["rss_mb"]["adam"]["peak"],
+                         **{f"elsa_{k}": m["rss_mb"]["update"]["peak"] for k, m in mem.items()}),
+        rss_mb={k: m["rss_mb"] for k, m in mem.items()},
+        raw=dict(adam_step_seconds=timing["adam_step"], elsa_step_seconds=timing["elsa_step"],
+                 penalty_seconds=timing["penalty"], order=timing["order"], warmup_seconds=timing["warmup"],
+                 update_seconds_magnitude=timing["update_magnitude"], update_seconds_hessian=timing["update_hessian"],
+                 projection_seconds=timing["projection"], losses=timing["losses"],
+                 loadavg_1min_per_rep=timing["loadavg_per_rep"], cpu_seconds=timing["cpu_seconds"]),
+        memory_parts=mem,
+    )
+    return res
+
+
+def fmt(x, d=3): return f"{x:.{d}f}" if isinstance(x, float) else str(x)
+
+def markdown(r: dict) -> str:
+    b, aux = r["batch"], r["aux_bytes_per_param"]
+    rows = [("batch (seqs x tokens x accum)", f"{b['batch_size']} x {b['seqlen']} x {b['grad_accum']}"),
+            ("Adam step, median (s)", fmt(r["adam_step_seconds"])),
+            ("ELSA step (penalty), median (s)", fmt(r["elsa_step_seconds"])),
+            ("penalty hook alone, median (s)", fmt(r["penalty_seconds"])),
+            (f"ADMM update, {r['n_matrices']} matrices, magnitude (s)", fmt(r["update_seconds"])),
+            ("ADMM update, hessian (exp_avg_sq) (s)", fmt(r["update_seconds_hessian"])),
+            ("step_ratio (ELSA + update/32) / Adam", fmt(r["step_ratio"])),
+            ("step_ratio from process CPU time", fmt(r["step_ratio_cpu"])),
+            ("overhead fraction, interval 32", fmt(r["overhead_fraction_at_interval_32"])),
+            ("overhead fraction, interval 10", fmt(r["overhead_fraction_at_interval_10"])),
+            ("overhead fraction from penalty, interval 32 / 10",
+             f"{fmt(r['overhead_fraction_at_interval_32_from_penalty'])} / {fmt(r['overhead_fraction_at_interval_10_from_penalty'])}"),
+            (f"magnitude_prune at {r['sparsity']:.0%} (s)", fmt(r["projection_seconds"])),
+            ("z+u bytes/param fp32 / ELSA-L (ratio)", f"{fmt(aux['fp32'])} / {fmt(aux['elsa_l'])} ({fmt(aux['ratio'])}; target <= {aux['target_ratio']}: {'met' if aux['target_met'] else 'not met'})"),
+            ("mask bytes/param (mask, mask0)", fmt(r["mask_bytes_per_param"]["fp32"])),
+            ("z+u+masks ratio ELSA-L / fp32", fmt(r["admm_state_ratio_incl_masks"])),
+            ("memory_per_param total fp32 / ELSA-L (nominal)", f"{r['memory_per_param']['fp32']['total']} / {r['memory_per_param']['elsa_l']['total']}"),
+            ("peak RSS MiB: Adam / ELSA fp32 / ELSA-L", " / ".join(fmt(r["peak_rss_mb"][k], 0) for k in ("adam", "elsa_fp32", "elsa_elsa_l"))),
+            ("load average at start (1/5/15 min)", " / ".join(f"{x:.2f}" for x in r["loadavg_at_start"])),
+            ("1-min load average during the timed steps", " / ".join(f"{x:.1f}" for x in r["raw"]["loadavg_1min_per_rep"])),
+            ("CPU pressure (PSI some avg60 %) at start / end of timing",
+             " / ".join(str((r["cpu_pressure_timing"][k] or {}).get("avg60")) for k in ("start", "end"))),
+            ("wall time (s)", fmt(r["wall_seconds"], 1))]
+    head = (f"# ELSA step cost, {r['model']} fp32 CPU ({r['threads']} threads)\n\n"
+            f"`{r['command']}` at {r['git_commit']}{'' if r['git_commit_consistent'] else ' (the commit changed during the run, see git_commits)'}, {r['environment']['time']}. "
+            f"{r['repetitions']['steps_each']} interleaved steps each after {r['repetitions']['warmup']} warm-up; raw lists in elsa_step.json.\n\n")
+    return head + "| quantity | value |\n|---|---:|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--corpus", default="pydocs", help="training text (its train split)")
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--seqlen", type=int, default=256)
+    ap.add_argument("--grad-accum", type=int, default=1)
+    ap.add_argument("--sparsity", type=float, default=0.7)
+    ap.add_argument("--reps", type=int, default=5, help="timed steps of each kind (median reported)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed warm-up steps of each kind")
+    ap.add_argument("--update-reps", type=int, default=3, help="timed magnitude z/u updates")
+    ap.add_argument("--hessian-reps", type=int, default=1, help="timed hessian z/u updates")
+    ap.add_argument("--projection-reps", type=int, default=3, help="timed magnitude_prune calls")
+    ap.add_argument("--memory-steps", type=int, default=1, help="Adam steps before the ADMM is built in the memory parts")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--preset", choices=tuple(PRESETS), default="fp32", help="z/u codecs of the timed ELSA step (and of --part memory)")
+    ap.add_argument("--part", choices=("all", "timing", "memory"), default="all")
+    ap.add_argument("--part-out", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"), help="folder for elsa_step.json and elsa_step.md")
+    args = ap.parse_args(argv)
+    if min(args.reps, args.update_reps, args.hessian_reps, args.projection_reps, args.batch_size, args.seqlen, args.grad_accum) < 1:
+        ap.error("--reps, --update-reps, --hessian-reps, --projection-reps, --batch-size, --seqlen and --grad-accum must be at least 1.")
+
+    if args.part != "all":
+        if not args.part_out: ap.error("--part timing/memory is run by --part all (it needs --part-out).")
+        res = part_timing(args) if args.part == "timing" else part_memory(args)
+        Path(args.part_out).write_text(json.dumps(res))
+        return
+
+    t0, load_start, commit_start = time.perf_counter(), os.getloadavg(), commit_now()
+    log(f"load average at start: {load_start}; cpu pressure {cpu_pressure()}; commit {commit_start}")
+    keep = {"--model", "--corpus", "--batch-size", "--seqlen", "--grad-accum", "--sparsity", "--reps", "--warmup", "--update-reps",
+            "--hessian-reps", "--projection-reps", "--memory-steps", "--threads"}
+    args.passthrough = [x for k, v in vars(args).items() if "--" + k.replace("_", "-") in keep for x in ("--" + k.replace("_", "-"), str(v))]
+    timing = run_part(args, "timing", args.preset)
+    mem = {k: run_part(args, "memory", k) for k in PRESETS}
+    res = summarise(args, timing, mem, time.perf_counter() - t0, load_start, commit_start)
+    if not res["git_commit_consistent"]: log(f"WARNING: the git commit changed during the run: {res['git_commits']}")
+    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    (out / "elsa_step.json").write_text(json.dumps(res, indent=1) + "\n")
+    (out / "elsa_step.md").write_text(markdown(res))
+    log(f"wrote {out / 'elsa_step.json'} and {out / 'elsa_step.md'} in {res['wall_seconds']} s")
+    print(markdown(res))
+
+
+if __name__ == "__main__":
+    main()
