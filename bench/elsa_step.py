@@ -306,7 +306,9 @@ def main(argv=None):
     ap.add_argument("--update-reps", type=int, default=3, help="timed magnitude z/u updates")
     ap.add_argument("--hessian-reps", type=int, default=1, help="timed hessian z/u updates")
     ap.add_argument("--projection-reps", type=int, default=3, help="timed magnitude_prune calls")
-    ap.add_argument("--memory-steps", type=int, default=1, help="Adam steps before the ADMM is built in the memory parts")
+    ap.add_argument("--memory-steps", type=int, default=2,
+                    help="Adam steps before the ADMM is built in the memory parts (>= 2: the first step creates Adam's state "
+                         "only after its activations are freed, so only from the second step on are both held at once)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--preset", choices=tuple(PRESETS), default="fp32", help="z/u codecs of the timed ELSA step (and of --part memory)")
     ap.add_argument("--part", choices=("all", "timing", "memory"), default="all")
