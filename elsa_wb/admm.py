@@ -84,11 +84,15 @@ class ADMM:
 @torch.no_grad()
 def penalty_(self: ADMM):
     "Add rho * (W - z + u) to every weight's gradient (in place)."
+    scratch = None   # one reusable buffer: this runs every step over all prunable weights, and is memory-bound
     for n, w in self.weights.items():
         if w.grad is None: continue
         if n in self.h: self.h[n].mul_(self.hessian_beta).addcmul_(w.grad, w.grad, value=1 - self.hessian_beta)
-        d = w.detach().float() - self.z_of(n)
-        d.add_(self.u_of(n))
+        z, u = self.z_codec.view(self.z[n]), self.u_codec.view(self.u[n])   # fp32 states: no copies
+        if scratch is None or scratch.device != w.device:
+            scratch = torch.empty(max(x.numel() for x in self.weights.values()), device=w.device)
+        d = torch.sub(w.detach().float(), z, out=scratch[:w.numel()].view(w.shape))
+        d.add_(u)
         w.grad.add_(d.to(w.grad.dtype), alpha=self.rho)
 ADMM.penalty_ = penalty_
 

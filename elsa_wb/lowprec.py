@@ -78,10 +78,14 @@ class StateCodec:
 
     def _encode(self, x: Tensor) -> dict[str, Tensor]: return {"data": x.clone()}
     def _decode(self, packed) -> Tensor: return packed["data"].clone()
+    def view(self, packed: dict[str, Tensor]) -> Tensor:
+        "float32 values for reading only: the stored tensor itself where the format is float32 (no copy), else `decode`."
+        return self.decode(packed)
     def __repr__(self): return f"{type(self).__name__}({self.name!r})"
 
 class FP32Codec(StateCodec):
-    "Lossless: stores a float32 copy of `x`; `decode` returns another copy."
+    "Lossless: stores a float32 copy of `x`; `decode` returns another copy, `view` the stored tensor (the hot path's read)."
+    def view(self, packed): return packed["data"]
 
 class BF16Codec(StateCodec):
     "bfloat16: fp32's exponent range, 8-bit significand."
