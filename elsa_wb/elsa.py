@@ -14,11 +14,12 @@ from .admm import ADMM, RHO_SCHEDULES, PROJECTIONS
 from .lowprec import CODECS
 from .models import prunable, input_dims, model_name, sparsity_report
 from .events import emit, JsonlSink, ProgressSink
+from .baselines import prune
 
 # %% auto #0
-__all__ = ['LR_COVER', 'LR_MAX', 'LR_REFERENCE_RMS', 'budget_rule', 'ElsaConfig', 'make_optimizer', 'linear_decay',
+__all__ = ['LR_COVER', 'LR_MAX', 'INITS', 'LR_REFERENCE_RMS', 'budget_rule', 'ElsaConfig', 'make_optimizer', 'linear_decay',
            'NonFiniteLoss', 'train_step', 'mean_loss', 'projected_loss', 'save_checkpoint', 'rng_state',
-           'set_rng_state', 'Elsa']
+           'set_rng_state', 'start_masks', 'Elsa']
 
 # %% ../nbs/20_elsa.ipynb #31f21086
 LR_COVER = 1.0   # how many weight-RMS a prunable weight can travel over a run under the budget rule
@@ -30,6 +31,8 @@ def budget_rule(steps: int) -> dict:
     return dict(lr=min(2 * LR_COVER * 0.02 / steps, LR_MAX), interval=min(32, max(1, steps // 16)))
 
 # %% ../nbs/20_elsa.ipynb #0cd6d332
+INITS = ("magnitude", "wanda", "sparsegpt")   # where z0's mask comes from
+
 @dataclass
 class ElsaConfig:
     "Everything an ELSA run needs; the only place elsa_wb's defaults live."
@@ -55,6 +58,8 @@ class ElsaConfig:
     clip: float = 1.0                # global norm clip of the loss gradient (the penalty is added after clipping)
     z_dtype: str = "fp32"            # storage of z: fp32 | bf16 | fp8_e4m3 | ... (ELSA-L: fp8_e4m3)
     u_dtype: str = "fp32"            # storage of u (ELSA-L: bf16)
+    init: str = "magnitude"          # z0's mask: "magnitude" (the paper) or a one-shot method's mask, "wanda" / "sparsegpt"
+    calib_windows: int = 32          # windows of 512 tokens of the training text for a data-driven `init`
     finetune_steps: int = 0          # masked fine-tuning steps after the final projection (0: the paper's algorithm)
     eval_every: int = 50             # evaluate dense and projected loss every N steps (0: only at the end)
     eval_windows: int = 8            # held-out windows per evaluation
@@ -78,7 +83,9 @@ class ElsaConfig:
                   (min(self.batch_size, self.grad_accum, self.seqlen, self.interval or 1) >= 1, "batch_size, grad_accum, seqlen and interval must be at least 1"),
                   (self.steps >= 0 and self.steps + self.finetune_steps >= 1, "steps must be >= 0 and steps + finetune_steps at least 1"),
                   (self.finetune_steps >= 0 and self.eval_every >= 0 and self.checkpoint_every >= 0, "finetune_steps, eval_every and checkpoint_every must be >= 0"),
-                  (self.clip > 0, f"clip must be positive, got {self.clip}")]
+                  (self.clip > 0, f"clip must be positive, got {self.clip}"),
+                  (self.init in INITS, f"init must be one of {', '.join(INITS)}, got {self.init!r}"),
+                  (self.calib_windows >= 1, f"calib_windows must be at least 1, got {self.calib_windows}")]
         for ok, msg in checks:
             if not ok: raise ValueError(msg + ".")
 
@@ -185,11 +192,25 @@ def set_rng_state(s: dict):
     if s.get("cuda") is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["cuda"])
 
 # %% ../nbs/20_elsa.ipynb #ff886bc8
+def start_masks(model: nn.Module, cfg: ElsaConfig, calib: Tensor | None) -> dict[str, Tensor] | None:
+    "z0's keep-masks from `cfg.init`'s one-shot method on `calib` windows, the dense weights restored; None for 'magnitude'."
+    if cfg.init == "magnitude": return None
+    if calib is None:
+        raise ValueError(f"init={cfg.init!r} needs calibration windows: pass calib=calibration_windows(tok, text, cfg.calib_windows, 512), or use init='magnitude'.")
+    weights = prunable(model)
+    dense = {n: w.detach().clone() for n, w in weights.items()}
+    masks = prune(model, cfg.init, cfg.spec, calib, progress=False)
+    with torch.no_grad():
+        for n, w in weights.items(): w.copy_(dense[n])
+    return masks
+
 class Elsa:
     "ELSA pruning of `model` under `cfg`: `Elsa(model, cfg).fit(stream)`."
     def __init__(self, model: nn.Module, cfg: ElsaConfig, callbacks: list | None = None, run_dir: str | Path | None = None,
-                 init_masks: dict[str, Tensor] | None = None):   # init_masks: z0 from another method's masks (e.g. Wanda)
+                 init_masks: dict[str, Tensor] | None = None,   # z0 from given masks (overrides cfg.init)
+                 calib: Tensor | None = None):                   # calibration windows [n, seqlen] for a data-driven cfg.init
         cfg = cfg.effective()   # the budget rule fills what the user left at None
+        if init_masks is None: init_masks = start_masks(model, cfg, calib)
         self.model, self.cfg, self.callbacks = model, cfg, list(callbacks or [])
         self.run_dir = Path(run_dir) if run_dir else None
         self.init_masks = init_masks
