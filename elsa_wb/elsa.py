@@ -192,14 +192,14 @@ def set_rng_state(s: dict):
     if s.get("cuda") is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["cuda"])
 
 # %% ../nbs/20_elsa.ipynb #ff886bc8
-def start_masks(model: nn.Module, cfg: ElsaConfig, calib: Tensor | None) -> dict[str, Tensor] | None:
+def start_masks(model: nn.Module, cfg: ElsaConfig, calib: Tensor | None, specs: dict | None = None) -> dict[str, Tensor] | None:
     "z0's keep-masks from `cfg.init`'s one-shot method on `calib` windows, the dense weights restored; None for 'magnitude'."
     if cfg.init == "magnitude": return None
     if calib is None:
         raise ValueError(f"init={cfg.init!r} needs calibration windows: pass calib=calibration_windows(tok, text, cfg.calib_windows, 512), or use init='magnitude'.")
     weights = prunable(model)
     dense = {n: w.detach().clone() for n, w in weights.items()}
-    masks = prune(model, cfg.init, cfg.spec, calib, progress=False)
+    masks = prune(model, cfg.init, cfg.spec, calib, specs=specs, progress=False)
     with torch.no_grad():
         for n, w in weights.items(): w.copy_(dense[n])
     return masks
@@ -208,9 +208,10 @@ class Elsa:
     "ELSA pruning of `model` under `cfg`: `Elsa(model, cfg).fit(stream)`."
     def __init__(self, model: nn.Module, cfg: ElsaConfig, callbacks: list | None = None, run_dir: str | Path | None = None,
                  init_masks: dict[str, Tensor] | None = None,   # z0 from given masks (overrides cfg.init)
-                 calib: Tensor | None = None):                   # calibration windows [n, seqlen] for a data-driven cfg.init
+                 calib: Tensor | None = None,                    # calibration windows [n, seqlen] for a data-driven cfg.init
+                 specs: dict[str, SparsitySpec] | None = None):  # per-matrix specs overriding cfg.spec (e.g. `owl_specs`)
         cfg = cfg.effective()   # the budget rule fills what the user left at None
-        if init_masks is None: init_masks = start_masks(model, cfg, calib)
+        if init_masks is None: init_masks = start_masks(model, cfg, calib, specs)
         self.model, self.cfg, self.callbacks = model, cfg, list(callbacks or [])
         self.run_dir = Path(run_dir) if run_dir else None
         self.init_masks = init_masks
@@ -222,7 +223,7 @@ class Elsa:
         self.admm = ADMM(self.weights, cfg.spec, rho=cfg.rho, interval=cfg.interval, projection=cfg.projection,
                          z_codec=cfg.z_dtype, u_codec=cfg.u_dtype, rho_schedule=cfg.rho_schedule, rho_final=cfg.rho_final,
                          steps=cfg.steps, in_dims=input_dims(model), hessian_source=cfg.hessian_source,
-                         hessian_warmup=cfg.hessian_warmup, init_masks=init_masks)
+                         hessian_warmup=cfg.hessian_warmup, init_masks=init_masks, specs=specs)
         self.step, self.masks, self.history = 0, None, []
 
     @property

@@ -1,10 +1,11 @@
-"""The `elsa-wb` console script, run as real subprocesses: help, one-sentence errors, a magnitude run, and ELSA runs that are
-killed (SIGKILL) or interrupted (SIGINT) and resumed, which must end bit-for-bit where an uninterrupted run ends."""
+"""The `elsa-wb` console script, run as real subprocesses: help, one-sentence errors, a magnitude run, ELSA runs that are
+killed (SIGKILL) or interrupted (SIGINT) and resumed, which must end bit-for-bit where an uninterrupted run ends, the same for
+a one-shot + fine-tuning control, and `elsa-wb compare` (files, table, reuse of finished cells)."""
 import dataclasses, json, math, pickle, re, signal, subprocess, time
 from pathlib import Path
 import pytest, torch
 from safetensors.torch import load_file
-from elsa_wb.elsa import ElsaConfig
+from elsa_wb.elsa import ElsaConfig, budget_rule
 from elsa_wb.events import read_jsonl
 from elsa_wb.cli import SPEC_FIELDS
 
@@ -51,7 +52,7 @@ def starts(out: Path) -> list[dict]: return [e for e in read_jsonl(out / "metric
 def test_help(cli):
     r = cli("--help")
     assert r.returncode == 0, r.stderr
-    for cmd in ("fetch", "eval", "prune", "demo"): assert cmd in r.stdout
+    for cmd in ("fetch", "eval", "prune", "compare", "demo"): assert cmd in r.stdout
 
 
 def test_prune_help_lists_every_elsa_option_with_its_default(cli):
@@ -76,6 +77,8 @@ def test_prune_help_lists_every_elsa_option_with_its_default(cli):
     (["prune", "--method", "magnitude", "--sparsity", "1.5"], ["1.5"]),
     (["prune", "--method", "elsa", "--sparsity", "0.7", "--z-dtype", "bogus"], ["bogus"]),
     (["prune", "--method", "elsa", "--sparsity", "0.7", "--resume"], ["resume"]),
+    (["prune", "--method", "sparsegpt-ft", "--sparsity", "0.7"], ["sparsegpt-ft", "sparsegpt+ft"]),
+    (["prune", "--method", "wanda", "--sparsity", "2:4", "--owl"], ["OWL", "2:4"]),
 ])
 def test_bad_prune_input(cli, tmp_path, args, words):
     out = tmp_path / "run"
@@ -216,3 +219,78 @@ def test_elsa_run(run_a):
     assert [e["step"] for e in events if e["event"] == "step"] == list(range(STEPS))
     assert events[-1]["event"] == "done"
     assert not (a / "checkpoint").exists()
+
+
+# ---------------------------------------------------------------- a one-shot + fine-tuning control: killed and resumed
+
+FT_STEPS = 40   # the tiny model's step is 0.02-0.1 s: a kill after the step-5 checkpoint lands mid-run
+FT_ARGS = ["prune", "--method", "sparsegpt+ft", "--model", "tiny-llama", "--sparsity", "0.6", "--steps", FT_STEPS, "--batch-size", 1,
+      "--seqlen", 32, "--calib-windows", 4, "--checkpoint-every", CKPT_EVERY, "--eval-every", 0, "--eval-windows", 1,
+      "--ppl-windows", 2, "--ppl-seqlen", 64, "--save-model", "--no-progress"]
+
+@pytest.fixture(scope="module")
+def small_text(tmp_path_factory) -> Path:
+    "The head of the pydocs corpus as a .txt file: a training text that tokenises in milliseconds."
+    from elsa_wb.data import corpus
+    p = tmp_path_factory.mktemp("text") / "pydocs_head.txt"
+    p.write_text(corpus("pydocs")[:60_000])
+    return p
+
+
+def test_finetune_control_killed_and_resumed_matches_uninterrupted_run(cli, elsa_wb_exe, tmp_path, capsys, small_text):
+    from elsa_wb.cli import main   # the uninterrupted run and the resume run in this process: start-ups are most of the cost
+    run = lambda *args: main([str(a) for a in args])
+    FT = [*FT_ARGS, "--train-text", small_text]
+    assert run(*FT, "--out", tmp_path / "A") == 0, capsys.readouterr().err
+    config, summary = (json.loads((tmp_path / "A" / f).read_text()) for f in ("config.json", "summary.json"))
+    e = config["elsa"]   # all of ELSA's steps as masked fine-tuning, at the budget rule's lr for that many steps
+    assert (e["steps"], e["finetune_steps"], e["init"], e["lr"]) == (0, FT_STEPS, "sparsegpt", budget_rule(FT_STEPS)["lr"])
+    assert summary["train_tokens"] == FT_STEPS * 32 == config["budget"]["train_tokens"] and summary["calib_tokens"] == 4 * 512
+    out, cmd = tmp_path / "B", [*FT, "--out", tmp_path / "B"]
+    bg = Background(elsa_wb_exe, cmd, tmp_path / "logs")
+    try: bg.wait_for_checkpoint(out, CKPT_EVERY)
+    finally:
+        bg.proc.kill(); rc = bg.wait(60)
+    assert rc == -signal.SIGKILL, f"the run ended (exit {rc}) before it was killed: raise FT_STEPS\n{bg.stderr}"
+    assert run(*cmd, "--resume") == 0, capsys.readouterr().err
+    assert_same_run(tmp_path / "A", out)
+    assert [e["resumed"] for e in starts(out)] == [False, True]
+
+
+# ---------------------------------------------------------------- compare
+
+CMP = ["compare", "--model", "tiny-llama", "--sparsity", "0.6", "--methods", "magnitude", "sparsegpt+ft", "elsa", "--steps", 3,
+       "--batch-size", 1, "--seqlen", 32, "--calib-windows", 2, "--eval-windows", 1, "--eval-every", 0, "--checkpoint-every", 0,
+       "--ppl-windows", 2, "--ppl-seqlen", 64, "--no-progress"]
+
+def test_compare_writes_the_table_and_reuses_finished_cells(cli, tmp_path, small_text):
+    out, CMP_ = tmp_path / "cmp", [*CMP, "--train-text", small_text]
+    r = cli(*CMP_, "--out", out)
+    assert r.returncode == 0, r.stderr
+    cells = ["dense", "magnitude-0.6", "sparsegpt+ft-0.6", "elsa-0.6"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(["compare.csv", "compare.html", "compare.json", *cells])
+    rec = json.loads((out / "compare.json").read_text())
+    assert [row["method"] for row in rec["rows"]] == ["dense", "magnitude", "sparsegpt+ft", "elsa"]
+    for row in rec["rows"]:
+        assert {"method", "sparsity", "ppl", "train_tokens", "calib_tokens", "seconds", "vs_best_one_shot"} <= row.keys(), row
+        assert math.isfinite(row["ppl"]) and row["seconds"] >= 0
+    ft, elsa = rec["rows"][2], rec["rows"][3]
+    assert ft["train_tokens"] == elsa["train_tokens"] == 3 * 32 and ft["calib_tokens"] == 2 * 512 and elsa["calib_tokens"] == 0
+    assert elsa["vs_best_one_shot"] == elsa["ppl"] / rec["rows"][1]["ppl"]   # magnitude is the only one-shot row
+    assert {"text", "seqlen", "windows", "tokens"} <= rec["protocol"].keys() and rec["protocol"]["windows"] == 2
+    assert rec["command"].startswith("elsa-wb compare") and rec["versions"]["torch"] and "git_commit" in rec
+    assert "vs best one-shot" in r.stdout and "elsa / best one-shot (magnitude) = " in r.stdout, r.stdout
+    page = (out / "compare.html").read_text()
+    assert "Plotly.newPlot" in page and '<script src="http' not in page and len(page) > 1_000_000   # plotly.js inlined
+    stamps = {c: (out / c / "summary.json").stat().st_mtime_ns for c in cells}
+    r = cli(*CMP_, "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert {c: (out / c / "summary.json").stat().st_mtime_ns for c in cells} == stamps, "a finished cell was run again"
+    assert r.stdout.count("(reused)") == len(cells), r.stdout
+    assert json.loads((out / "compare.json").read_text())["rows"] == rec["rows"]
+
+
+def test_compare_bad_input(cli, tmp_path):
+    line = error_line(cli(*CMP[:5], "--methods", "elsa", "bogus", "--out", tmp_path / "cmp"))
+    assert "bogus" in line and "sparsegpt+ft" in line, line
+    assert not (tmp_path / "cmp").exists()

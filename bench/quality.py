@@ -1,0 +1,103 @@
+"""Quality bench: perplexity of the embedded SmolLM2-135M pruned by every method at 50-90% sparsity.
+
+    python bench/quality.py                                                  # the full bench (hours on a CPU)
+    python bench/quality.py --sparsity 0.7 --steps 2 --windows 2 --out /tmp/q --runs /tmp/q/runs   # a smoke run
+
+Every number comes from the product: the bench is one call of `elsa_wb.compare.compare` (the cells are
+`elsa-wb prune` runs), with the issue's protocol fixed here:
+  methods      dense, magnitude, wanda, sparsegpt, sparsegpt+ft (SparseGPT's mask, then masked fine-tuning with ELSA's
+               training tokens), elsa; ElsaConfig's defaults unless an ElsaConfig option is given (--steps, --lr, ...)
+  data         calibration windows and training batches from pydocs (train split);
+  evaluation   perplexity on the first --windows windows of 512 tokens of the Debian handbook (the held-out evaluation
+               text) and of Jane Austen's novels (a second domain).
+The cells live in --runs (default runs/quality, git-ignored): the same command again reuses finished cells and resumes an
+interrupted one. Results: OUT/quality.json (rows with method, sparsity, ppl (handbook), ppl_austen, the budget columns,
+the ratios to the best one-shot method, plus protocol, command, versions and git commit) and OUT/quality.md.
+"""
+from __future__ import annotations
+import argparse, json, os, shlex, sys, time
+from pathlib import Path
+
+for _v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"): os.environ.setdefault(_v, "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from elsa_wb.cli import _config_options, config_from_args, _write_json, METHODS
+from elsa_wb.compare import compare, markdown_table, ratio_lines, text_key, SPARSITIES, COMPARE_METHODS
+from elsa_wb.elsa import NonFiniteLoss
+from elsa_wb.models import EMBEDDED
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = "smollm2-135m"
+TRAIN_TEXT, EVAL_TEXT, SECOND_TEXT = "pydocs", "handbook", "austen"
+SEQLEN, WINDOWS = 512, 64   # the evaluation protocol: the first WINDOWS non-overlapping windows of SEQLEN tokens
+
+
+def parse(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench/quality.py", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=MODEL, help=f"model to prune (default {MODEL})")
+    p.add_argument("--sparsity", nargs="+", default=list(SPARSITIES), help=f"sparsities (default {' '.join(SPARSITIES)})")
+    p.add_argument("--methods", nargs="+", default=["dense", *COMPARE_METHODS], metavar="METHOD",
+                   help=f"any of {', '.join(METHODS)}; dense is always included (default dense {' '.join(COMPARE_METHODS)})")
+    p.add_argument("--windows", type=int, default=WINDOWS, help=f"evaluation windows of {SEQLEN} tokens per text (default {WINDOWS})")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results"), help="folder of quality.json and quality.md (default bench/results)")
+    p.add_argument("--runs", default=str(ROOT / "runs" / "quality"), help="folder of the cells (default runs/quality)")
+    p.add_argument("--owl", action="store_true", help="OWL's per-block allocation for every method")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _config_options(p)   # --steps, --lr, --calib-windows, ...: every ElsaConfig field, with ElsaConfig's defaults
+    return p.parse_args(argv)
+
+
+def report(rec: dict) -> str:
+    "quality.md: the table, the ratios to the best one-shot method on both texts, and the protocol."
+    p, c, e, ft = rec["protocol"], rec["config"], rec["config"]["elsa"], rec["config"]["finetune"]
+    q = p["extra"].get(SECOND_TEXT, {})
+    weights = EMBEDDED.get(c["model"], {}).get("source")
+    lines = [f"# Quality bench: {c['model']}, perplexity after pruning", "",
+             f"`{rec['command']}` at {rec['git_commit']}, {rec['time']}, {rec['device']} ({rec['threads']} threads); "
+             f"{rec['seconds']:,.0f} s in this invocation (cells reused from an earlier one cost nothing here). Raw rows in quality.json.", "",
+             markdown_table(rec["rows"]), "",
+             *[f"- {l}" for t in (None, SECOND_TEXT) for l in ratio_lines(rec["rows"], t)], "",
+             "Protocol:", "",
+             f"- evaluation: perplexity on the first {p['windows']} non-overlapping windows of {p['seqlen']} tokens of {p['text']} "
+             f"({p['tokens']:,} predicted tokens) and of {SECOND_TEXT} ({q.get('predicted_tokens', 0):,} predicted tokens), {p['dtype']}",
+             f"- sparsity per prunable matrix ({c['scope']} scope{', OWL allocation' if c['owl'] else ''}); `vs best one-shot`: perplexity "
+             f"divided by the best of magnitude / Wanda / SparseGPT at that sparsity (below 1: better than every one-shot method)",
+             f"- calibration: {c['calib']['windows']} windows of {c['calib']['seqlen']} tokens of {c['train_text']} (train split), seed {c['calib']['seed']}",
+             f"- ELSA: {e['steps']} ADMM steps (+ {e['finetune_steps']} fine-tuning) x {e['batch_size']}x{e['grad_accum']}x{e['seqlen']} tokens of "
+             f"{c['train_text']}, lr {e['lr']:.3g} (lr_scale {e['lr_scale']}), rho {e['rho']}, interval {e['interval']}, {e['projection']} projection, z0 from {e['init']}",
+             f"- sparsegpt+ft: SparseGPT's pruned model, then {ft['finetune_steps']} masked fine-tuning steps ({ft['tokens']:,} tokens, the same as ELSA) at lr {ft['lr']:.3g}",
+             f"- `seconds`: wall time of calibration, pruning and training (not loading or evaluation), summed over resumed sessions",
+             f"- model weights: {weights or c['model']}" + (" (4-bit dequantised: numbers differ from bf16-checkpoint papers)" if weights else ""),
+             f"- versions: {json.dumps(rec['versions'])}"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    a = parse(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = shlex.join(["python", "bench/quality.py", *argv])
+    try:
+        cfg = config_from_args(a)
+        rec = compare(a.model, a.sparsity, a.methods, a.runs, cfg, train_text=TRAIN_TEXT, eval_text=EVAL_TEXT, eval_seqlen=SEQLEN,
+                      eval_windows=a.windows, extra_texts=(SECOND_TEXT,), owl=a.owl, progress=not a.no_progress, command=command)
+    except (ValueError, FileNotFoundError, NonFiniteLoss, RuntimeError) as e:
+        print(f"bench/quality.py: error: {e}", file=sys.stderr); return 2
+    except KeyboardInterrupt:
+        print(f"\nbench/quality.py: interrupted. Run the same command again: finished cells in {a.runs} are reused.", file=sys.stderr); return 130
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    key = text_key(SECOND_TEXT)
+    rows = [{"method": r["method"], "sparsity": r["sparsity"], "label": r["label"], "ppl": r["ppl"], key: r.get(key),
+             **{k: r.get(k) for k in ("train_tokens", "calib_tokens", "seconds", "vs_best_one_shot", f"vs_best_one_shot_{SECOND_TEXT}",
+                                      "best_one_shot", "actual_sparsity", "owl", "dir", "error")}} for r in rec["rows"]]
+    _write_json(out / "quality.json", dict(rows=rows, protocol=rec["protocol"], command=command, config=rec["config"], runs=str(a.runs),
+                                            **{k: rec[k] for k in ("seconds", "versions", "git_commit", "device", "threads", "time")}))
+    (out / "quality.md").write_text(report(rec))
+    print(f"\nwrote {out / 'quality.json'} and {out / 'quality.md'}")
+    failed = [r for r in rows if r.get("error")]
+    if failed: print(f"bench/quality.py: {len(failed)} cells failed (first: {failed[0]['dir']}: {failed[0]['error']})", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
