@@ -19,7 +19,7 @@ from .provenance import environment
 # %% auto #0
 __all__ = ['SPEC_FIELDS', 'ONE_SHOT', 'FINETUNED', 'METHODS', 'DENSE', 'CALIB_SEQLEN', 'DEMO_ELSA', 'config_from_args',
            'one_shot_of', 'needs_calib', 'finetune_config', 'training_config', 'cmd_fetch', 'cmd_eval', 'run_config',
-           'check_run', 'prune_run', 'cmd_prune', 'demo', 'cmd_demo', 'cmd_compare', 'parser', 'main']
+           'check_run', 'prune_run', 'cmd_prune', 'demo', 'cmd_demo', 'cmd_report', 'cmd_compare', 'parser', 'main']
 
 # %% ../nbs/50_cli.ipynb #b1a60ff4
 SPEC_FIELDS = ("sparsity", "pattern", "scope")   # given together as one --sparsity (0.7, 70%, 2:4)
@@ -190,6 +190,7 @@ def prune_run(method: str,                  # one of METHODS (or "dense": the un
               owl: bool = False,            # OWL's per-block allocation instead of a uniform ratio
               extra_texts=(),               # more corpora to report perplexity on (same seqlen and windows)
               reuse: bool = False,          # a finished run with the same settings is returned as it is
+              callbacks=(),                 # more event sinks for the training loop (live views, a stop check)
              ) -> dict:
     "Prune `model_id` with `method` into run directory `out`; returns the summary (also written to summary.json)."
     out = Path(out)
@@ -214,7 +215,8 @@ def prune_run(method: str,                  # one of METHODS (or "dense": the un
     if train_cfg is not None:
         stream = train_stream(tok, corpus(train_text, "train"), train_cfg.batch_size, train_cfg.seqlen, train_cfg.seed)
         held = calibration_windows(tok, corpus(train_text, "validation"), train_cfg.eval_windows, min(train_cfg.seqlen, 512), seed=train_cfg.seed)
-        sinks = [JsonlSink(out / "metrics.jsonl", skip=("per_matrix",))] + ([ProgressSink(f"{method} {spec}")] if progress else [])
+        # per-matrix drift is kept (~15 KB per z-update on SmolLM2): it feeds the heatmaps
+        sinks = [JsonlSink(out / "metrics.jsonl"), *callbacks] + ([ProgressSink(f"{method} {spec}")] if progress else [])
         runner = Elsa(model, train_cfg, callbacks=sinks, run_dir=out, init_masks=masks, calib=calib if method == "elsa" else None, specs=specs)
         train = runner.fit(stream, eval_windows=held, resume=resume)
     prune_s = time.time() - t0
@@ -279,6 +281,12 @@ def cmd_demo(a):
     return demo(a.model, elsa_steps=a.elsa_steps, windows=a.windows, out=a.out)
 
 # %% ../nbs/50_cli.ipynb #28d2a10e
+def cmd_report(a):
+    from elsa_wb.views import write_report   # plotting is imported only by the commands that draw
+    path = write_report(a.runs, a.out, a.title)
+    print(f"report written to {path}")
+    return path
+
 def cmd_compare(a):
     from elsa_wb.compare import compare   # imported here: compare builds on prune_run
     rec = compare(a.model, a.sparsity, a.methods, a.out, config_from_args(a), a.train_text, a.text, a.ppl_seqlen, a.ppl_windows,
@@ -332,6 +340,11 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--windows", type=int, default=16, help="evaluation windows of 512 tokens (default 16)")
     d.add_argument("--out", default=None, help="also write demo.json here")
     d.set_defaults(fn=cmd_demo)
+    rp = sub.add_parser("report", help="a self-contained HTML report of run directories (figures, summaries, a comparison)")
+    rp.add_argument("runs", nargs="+", help="run directories or folders holding them (e.g. a compare --out folder)")
+    rp.add_argument("--out", default=None, help="HTML file (default RUN_DIR/report.html when one folder is given)")
+    rp.add_argument("--title", default=None, help="page title")
+    rp.set_defaults(fn=cmd_report)
     return p
 
 def main(argv: list[str] | None = None) -> int:

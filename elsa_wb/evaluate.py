@@ -9,11 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from tqdm.auto import tqdm
+import contextlib, hashlib, json, logging, os, random, tempfile
+from pathlib import Path
 from .models import model_name, needs_bos
 from .provenance import environment
 
 # %% auto #0
-__all__ = ['max_positions', 'eval_windows', 'window_nll', 'perplexity', 'text_perplexity']
+__all__ = ['max_positions', 'eval_windows', 'window_nll', 'perplexity', 'text_perplexity', 'suite_dir', 'task_suite', 'zero_shot',
+           'format_zero_shot']
 
 # %% ../nbs/12_evaluate.ipynb #300a6eff
 def max_positions(model: nn.Module) -> int | None:
@@ -82,3 +85,135 @@ def text_perplexity(model: nn.Module, tokenizer, text: str = "handbook", seqlen:
     from elsa_wb.data import corpus, eval_tokens
     return perplexity(model, eval_tokens(tokenizer, corpus(text)), seqlen=seqlen, batch_size=batch_size,
                       max_windows=max_windows, text=text, progress=progress)
+
+# %% ../nbs/12_evaluate.ipynb #8f1de741
+def suite_dir() -> Path:
+    "The folder of the offline task suite: `tasks/` in the data folder (see `elsa_wb.data.data_dir`)."
+    from elsa_wb.data import data_dir
+    return data_dir() / "tasks"
+
+def task_suite() -> dict:
+    "The offline suite's manifest (version, per-task n, metric and chance, file hashes), checked against the files."
+    d = suite_dir(); f = d / "suite.json"
+    if not f.is_file():
+        raise FileNotFoundError(f"The offline task suite {f} is missing: run `python scripts/build_tasks.py` in a checkout, "
+                                f"or set ELSA_WB_DATA to a folder that holds tasks/suite.json.")
+    m = json.loads(f.read_text(encoding="utf-8"))
+    for name, sha in m["sha256"].items():
+        p = d / name
+        if not p.is_file() or hashlib.sha256(p.read_bytes()).hexdigest() != sha:
+            raise ValueError(f"The task file {p} is missing or differs from {f.name}: rebuild the suite with `python scripts/build_tasks.py`.")
+    m["suite_sha256"] = hashlib.sha256(json.dumps(m["sha256"], sort_keys=True).encode()).hexdigest()
+    return m
+
+# %% ../nbs/12_evaluate.ipynb #9f023d06
+def _resolve_suite(out: Path):
+    "Write the suite's YAML files into `out` with absolute data_files paths."
+    import yaml
+    d = suite_dir()
+    for f in sorted(d.glob("*.yaml")):
+        cfg = yaml.safe_load(f.read_text(encoding="utf-8"))
+        files = cfg["dataset_kwargs"]["data_files"]
+        cfg["dataset_kwargs"]["data_files"] = {k: str((d / v).resolve()) for k, v in files.items()}
+        (out / f.name).write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+
+def _hub_problem() -> str | None:
+    "Why the Hugging Face hub cannot be used now; None when it can."
+    from elsa_wb.data import _offline
+    if _offline(): return "switched off (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set)"
+    import urllib.request, urllib.error
+    try: urllib.request.urlopen(urllib.request.Request(os.environ.get("HF_ENDPOINT", "https://huggingface.co"), method="HEAD"), timeout=5).close()
+    except urllib.error.HTTPError: pass                       # an HTTP answer: reachable
+    except (OSError, ValueError) as e: return f"unreachable ({type(e).__name__})"
+    return None
+
+def _task_names(tasks, suite: dict) -> list[str]:
+    if tasks is None: return list(suite["tasks"])
+    names = list(dict.fromkeys(t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks) if t.strip()))
+    if not names: raise ValueError("No task name given: pass names such as 'wb_nextsent,arc_easy', or tasks=None for the offline suite.")
+    return names
+
+# %% ../nbs/12_evaluate.ipynb #4e6f29bd
+@contextlib.contextmanager
+def _preserved(model: nn.Module):
+    "Restore the random states, the model's mode and lm-eval's log level afterwards."
+    import numpy as np
+    py, npy, was_training = random.getstate(), np.random.get_state(), model.training
+    log = logging.getLogger("lm_eval"); level = log.level
+    log.setLevel(logging.ERROR)                               # e.g. "`pretrained` model kwarg is not of type `str`"
+    try:
+        with torch.random.fork_rng(): yield
+    finally:
+        random.setstate(py); np.random.set_state(npy); model.train(was_training); log.setLevel(level)
+
+def _chance(res: dict, task: str) -> float | None:
+    "Mean 1/(number of choices) of a multiple-choice task's evaluated items (None for other tasks)."
+    s = res.get("samples", {}).get(task)
+    if res.get("configs", {}).get(task, {}).get("output_type") != "multiple_choice" or not s: return None
+    return sum(1 / len(x["arguments"]) for x in s) / len(s)
+
+def _rows(res: dict, suite: dict) -> dict:
+    out = {}
+    for t, r in res["results"].items():
+        row = {}
+        for k, v in r.items():
+            if "," not in k: continue                      # alias, sample_len
+            metric, filt = k.split(",", 1)
+            row[metric if filt == "none" else k] = float(v) if isinstance(v, (int, float)) else None   # "N/A" -> None
+        row["n"] = res.get("n-samples", {}).get(t, {}).get("effective")
+        row["chance"] = suite["tasks"][t]["chance"] if t in suite["tasks"] else _chance(res, t)
+        out[t] = row
+    return out
+
+def zero_shot(model: nn.Module,           # a causal LM in memory (pruned or not), on any device
+              tokenizer,                  # its tokenizer
+              tasks: str | list[str] | None = None,  # lm-eval task names ("a,b" or a list); None: the offline suite
+              limit: int | None = None,   # evaluate the first `limit` items of each task (None: all)
+              batch_size: int = 8,        # requests per forward pass
+              bootstrap_iters: int = 1000,  # resamples for the stderr of non-mean metrics (acc's stderr is analytic)
+             ) -> dict:
+    "Zero-shot accuracy of `model` with lm-eval, as a record {results: {task: {acc, acc_stderr, ..., n, chance}}, seconds, protocol}."
+    suite = task_suite()
+    names = _task_names(tasks, suite)
+    stock = [t for t in names if t not in suite["tasks"]]
+    if stock and (why := _hub_problem()):
+        raise ValueError(f"Task(s) {', '.join(stock)} are not in the offline suite ({', '.join(suite['tasks'])}) and the Hugging Face hub "
+                         f"is {why}: use the offline tasks (tasks=None) or go online for stock lm-eval tasks.")
+    if limit is not None and limit < 1: raise ValueError(f"limit must be a positive number of items per task (or None for all), got {limit}.")
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="elsa_wb_tasks_") as tmp, _preserved(model):
+        _resolve_suite(Path(tmp))
+        tm = TaskManager(include_path=tmp, include_defaults=bool(stock))   # indexing the stock tasks takes ~8 s
+        unknown = [t for t in stock if t not in tm.all_tasks]
+        if unknown: raise ValueError(f"Unknown lm-eval task(s) {', '.join(unknown)}: use the offline suite ({', '.join(suite['tasks'])}) or names listed by `lm-eval ls tasks`.")
+        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, add_bos_token=True if needs_bos(model) else None)
+        res = lm_eval.simple_evaluate(model=lm, tasks=names, task_manager=tm, num_fewshot=0, limit=limit,
+                                      bootstrap_iters=bootstrap_iters, log_samples=True)
+    results = _rows(res, suite)
+    metric = {t: suite["tasks"][t]["metric"] if t in suite["tasks"] else next((m for m in ("acc_norm", "acc") if m in r), next(iter(r), None))
+              for t, r in results.items()}
+    return dict(results=results, seconds=round(time.time() - t0, 2),
+                protocol=dict(model=model_name(model), tasks=names, n={t: r["n"] for t, r in results.items()}, metric=metric,
+                              num_fewshot=0, limit=limit, batch_size=batch_size, lm_eval=lm_eval.__version__,
+                              suite_version=suite["version"], suite_sha256=suite["suite_sha256"][:16],
+                              dtype=str(next(model.parameters()).dtype).replace("torch.", ""), **environment()))
+
+# %% ../nbs/12_evaluate.ipynb #350c9453
+def format_zero_shot(record: dict) -> str:
+    "A `zero_shot` record as an aligned table: task, metric, value ± stderr, chance, n."
+    rows = [("task", "metric", "value ± stderr", "chance", "n")]
+    for t, r in record["results"].items():
+        for m, v in r.items():
+            if m in ("n", "chance") or "_stderr" in m or v is None: continue
+            se = r.get(m.replace(",", "_stderr,", 1) if "," in m else f"{m}_stderr")
+            rows.append((t, m, f"{v:.3f}" + (f" ± {se:.3f}" if se is not None else ""),
+                         "" if r["chance"] is None else f"{r['chance']:.3f}", "" if r["n"] is None else str(r["n"])))
+    w = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = ["  ".join((c.rjust if i >= 3 else c.ljust)(w[i]) for i, c in enumerate(row)).rstrip() for row in rows]
+    p = record["protocol"]
+    lines.append(f"zero-shot, {p['model']}, lm-eval {p['lm_eval']}, suite v{p['suite_version']} ({p['suite_sha256'][:8]})"
+                 + (f", first {p['limit']} items per task" if p["limit"] else "") + f", {record['seconds']:.0f} s")
+    return "\n".join(lines)

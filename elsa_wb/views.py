@@ -315,6 +315,8 @@ def write_report(run_dirs,                          # a run directory, a folder 
     if out_html is None:
         if len(paths) != 1: raise ValueError("Several run directories were given but no output file: name one (elsa-wb report ... --out report.html).")
         out_html = paths[0] / "report.html"
+    if all(RunDir(p).status == "empty" for p in find_runs(paths)):
+        raise ValueError(f"No run found in {', '.join(map(str, paths))}: give run directories written by elsa-wb prune or compare (config.json, metrics.jsonl).")
     text = report_html(paths, title)
     out = Path(out_html); out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp"); tmp.write_text(text, encoding="utf-8"); os.replace(tmp, out)

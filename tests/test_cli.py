@@ -221,6 +221,19 @@ def test_elsa_run(run_a):
     assert not (a / "checkpoint").exists()
 
 
+
+def test_report_of_a_cli_run(cli, run_a, tmp_path):
+    "`elsa-wb report RUN_DIR` writes one self-contained page with the run's figures, fed by metrics.jsonl."
+    a = run_a()
+    out = tmp_path / "r.html"
+    r = cli("report", a, "--out", out, "--title", "tiny elsa")
+    assert r.returncode == 0, r.stderr
+    html = out.read_text()
+    assert "tiny elsa" in html and "plotly" in html.lower() and not re.search(r'<script[^>]+src="https?:', html)
+    assert html.count("residual") >= 1 and "hamming" in html.lower()
+    (tmp_path / "nothing_here").mkdir()
+    assert "No run found" in error_line(cli("report", tmp_path / "nothing_here"))
+
 # ---------------------------------------------------------------- a one-shot + fine-tuning control: killed and resumed
 
 FT_STEPS = 40   # the tiny model's step is 0.02-0.1 s: a kill after the step-5 checkpoint lands mid-run
