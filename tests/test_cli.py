@@ -99,6 +99,18 @@ def test_bad_eval_input(cli, tmp_path):
     assert "/no/such" in line
     line = error_line(cli("eval", "--run", tmp_path))
     assert "--save-model" in line
+    line = error_line(cli("eval", "--model", "tiny-llama", "--windows", 1, "--seqlen", 32, "--tasks", "boolq"))
+    assert "boolq" in line and "offline suite" in line   # tests run with HF_HUB_OFFLINE=1: stock tasks fail at once
+
+
+def test_eval_zero_shot(cli):
+    "`elsa-wb eval --zero-shot N` prints the offline suite's table after the perplexity, for any model."
+    r = cli("eval", "--model", "tiny-llama", "--windows", 1, "--seqlen", 32, "--zero-shot", 4, "--json")
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(r.stdout[r.stdout.index("{"):])
+    assert set(rec["zero_shot"]["results"]) == {"wb_lastword", "wb_nextsent"}
+    assert all(v["n"] == 4 and 0 <= v["acc"] <= 1 for v in rec["zero_shot"]["results"].values())
+    assert "wb_nextsent" in r.stdout and "acc_norm" in r.stdout
 
 
 # ---------------------------------------------------------------- magnitude
