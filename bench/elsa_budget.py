@@ -34,6 +34,7 @@ def variants(steps: int) -> dict:
         "mag_ft":       (dict(lr=2e-3, lr_scale="none", steps=0, finetune_steps=steps), "magnitude", "masked_ft"),
         "wanda_ft":     (dict(lr=2e-3, lr_scale="none", steps=0, finetune_steps=steps), "wanda", "masked_ft"),
         "sparsegpt_ft": (dict(lr=2e-3, lr_scale="none", steps=0, finetune_steps=steps), "sparsegpt", "masked_ft"),
+        "sparsegpt_ft_rule": (dict(lr=None, lr_scale="rms", steps=0, finetune_steps=steps), "sparsegpt", "masked_ft"),   # the +ft control of `elsa-wb compare`
         "rms_wanda0":   (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16)), "wanda", "elsa"),
         "rms_wanda0_ft": (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16), steps=steps - q, finetune_steps=q), "wanda", "elsa"),
         "rms_sgpt0_ft": (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16), steps=steps - q, finetune_steps=q), "sparsegpt", "elsa"),

@@ -25,10 +25,12 @@ __all__ = ['LR_COVER', 'LR_MAX', 'INITS', 'LR_REFERENCE_RMS', 'budget_rule', 'El
 LR_COVER = 1.0   # how many weight-RMS a prunable weight can travel over a run under the budget rule
 LR_MAX = 5e-4    # cap of the rule's lr (before the per-matrix RMS/0.02 factor)
 
-def budget_rule(steps: int) -> dict:
+def budget_rule(steps: int,                     # ADMM steps: set the interval
+                total_steps: int | None = None, # all optimizer steps, masked fine-tuning included (default `steps`): set the lr
+               ) -> dict:
     "lr and interval for a run of `steps` ADMM steps (the documented default rule)."
-    steps = max(int(steps), 1)
-    return dict(lr=min(2 * LR_COVER * 0.02 / steps, LR_MAX), interval=min(32, max(1, steps // 16)))
+    total = max(int(steps if total_steps is None else total_steps), 1)
+    return dict(lr=min(2 * LR_COVER * 0.02 / total, LR_MAX), interval=min(32, max(1, int(steps) // 16)))
 
 # %% ../nbs/20_elsa.ipynb #0cd6d332
 INITS = ("magnitude", "wanda", "sparsegpt")   # where z0's mask comes from
@@ -98,7 +100,7 @@ class ElsaConfig:
     def to_dict(self) -> dict: return asdict(self)
     def effective(self) -> "ElsaConfig":
         "This config with every None filled by the budget rule (what a run actually uses)."
-        return dataclasses.replace(self, **{k: v for k, v in budget_rule(self.steps).items() if getattr(self, k) is None})
+        return dataclasses.replace(self, **{k: v for k, v in budget_rule(self.steps, self.total_steps).items() if getattr(self, k) is None})
     @classmethod
     def paper(cls, **kw) -> "ElsaConfig":
         "The paper's LLaMA-2-7B recipe (ELSA_SPEC section 7), exactly: 4096 steps of 2x4x2048 tokens, lr 2e-4, rho 1e-2, interval 32."
