@@ -44,6 +44,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--runs", default=str(ROOT / "runs" / "quality"), help="folder of the cells (default runs/quality)")
     p.add_argument("--owl", action="store_true", help="OWL's per-block allocation for every method")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--zero-shot", type=int, default=None, metavar="N",
+                   help="also score the offline zero-shot suite per cell (first N items per task; 0: all 500)")
     _config_options(p)   # --steps, --lr, --calib-windows, ...: every ElsaConfig field, with ElsaConfig's defaults
     return p.parse_args(argv)
 
@@ -80,7 +82,8 @@ def main(argv=None) -> int:
     try:
         cfg = config_from_args(a)
         rec = compare(a.model, a.sparsity, a.methods, a.runs, cfg, train_text=TRAIN_TEXT, eval_text=EVAL_TEXT, eval_seqlen=SEQLEN,
-                      eval_windows=a.windows, extra_texts=(SECOND_TEXT,), owl=a.owl, progress=not a.no_progress, command=command)
+                      eval_windows=a.windows, extra_texts=(SECOND_TEXT,), owl=a.owl, progress=not a.no_progress, command=command,
+                      zero_shot=a.zero_shot)
     except (ValueError, FileNotFoundError, NonFiniteLoss, RuntimeError) as e:
         print(f"bench/quality.py: error: {e}", file=sys.stderr); return 2
     except KeyboardInterrupt:
@@ -89,7 +92,8 @@ def main(argv=None) -> int:
     key = text_key(SECOND_TEXT)
     rows = [{"method": r["method"], "sparsity": r["sparsity"], "label": r["label"], "ppl": r["ppl"], key: r.get(key),
              **{k: r.get(k) for k in ("train_tokens", "calib_tokens", "seconds", "vs_best_one_shot", f"vs_best_one_shot_{SECOND_TEXT}",
-                                      "best_one_shot", "actual_sparsity", "owl", "dir", "error")}} for r in rec["rows"]]
+                                      "best_one_shot", "actual_sparsity", "owl", "dir", "error")},
+             **{k: v for k, v in r.items() if k.startswith("zs_")}} for r in rec["rows"]]   # zero-shot accuracy columns (--zero-shot)
     _write_json(out / "quality.json", dict(rows=rows, protocol=rec["protocol"], command=command, config=rec["config"], runs=str(a.runs),
                                             **{k: rec[k] for k in ("seconds", "versions", "git_commit", "device", "threads", "time")}))
     (out / "quality.md").write_text(report(rec))
