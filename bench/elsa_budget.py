@@ -37,6 +37,8 @@ def variants(steps: int) -> dict:
         "sparsegpt_ft_rule": (dict(lr=None, lr_scale="rms", steps=0, finetune_steps=steps), "sparsegpt", "masked_ft"),   # the +ft control of `elsa-wb compare`
         "rms_wanda0":   (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16)), "wanda", "elsa"),
         "rms_wanda0_ft": (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16), steps=steps - q, finetune_steps=q), "wanda", "elsa"),
+        "rms4_sgpt0_ft": (dict(lr=8e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16), steps=steps - q, finetune_steps=q), "sparsegpt", "elsa"),
+        "rms2_sgpt0_ft": (dict(lr=4e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16), steps=steps - q, finetune_steps=q), "sparsegpt", "elsa"),
         "rms_sgpt0_ft": (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16), steps=steps - q, finetune_steps=q), "sparsegpt", "elsa"),
     }
 
