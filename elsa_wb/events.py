@@ -63,7 +63,9 @@ class ProgressSink:
         if self.bar is None: return
         if k == "step":
             self.bar.update(ev["step"] + 1 - self.bar.n); self.post["loss"] = f"{ev['loss']:.3f}"
-        elif k == "admm_update": self.post["res"] = f"{ev['primal_rel']:.3f}"; self.post["flip"] = f"{ev['hamming']:.3f}"
+        elif k == "admm_update":   # the final projection's event has residuals but no mask drift
+            self.post["res"] = f"{ev['primal_rel']:.3f}"
+            if "hamming" in ev: self.post["flip"] = f"{ev['hamming']:.3f}"
         elif k == "eval": self.post["eval"] = f"{ev.get('sparse_loss', ev.get('loss', float('nan'))):.3f}"
         if k == "done": self.bar.set_postfix(self.post); self.bar.close(); self.bar = None
         elif time.time() - self.t > self.every: self.bar.set_postfix(self.post, refresh=False); self.t = time.time()
