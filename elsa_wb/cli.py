@@ -14,7 +14,7 @@ from . import evaluate
 from .evaluate import text_perplexity
 from .elsa import ElsaConfig, Elsa, NonFiniteLoss, budget_rule
 from .baselines import prune, owl_specs, owl_allocation, METHODS as PRUNERS
-from .events import JsonlSink, ProgressSink, read_jsonl
+from .events import JsonlSink, ProgressSink, read_jsonl, write_text_atomic
 from .provenance import environment
 
 # %% auto #0
@@ -78,7 +78,7 @@ def training_config(method: str, cfg: ElsaConfig) -> ElsaConfig | None:
 
 # %% ../nbs/50_cli.ipynb #4ada015b
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp"); tmp.write_text(json.dumps(obj, indent=1, default=str)); os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, indent=1, default=str))
 
 def _protocol_line(r: dict) -> str:
     p = r["protocol"]

@@ -4,13 +4,14 @@
 
 # %% ../nbs/51_compare.ipynb #578b9d5d
 from __future__ import annotations
-import csv, html, json, math, os, time
+import csv, html, io, json, math, os, time
 from pathlib import Path
 from .sparsity import SparsitySpec
 from .models import DEFAULT_MODEL
 from .data import corpus, EVAL_CORPUS
 from .elsa import ElsaConfig, NonFiniteLoss
 from .cli import prune_run, check_run, SPEC_FIELDS, METHODS, ONE_SHOT, FINETUNED, DENSE, CALIB_SEQLEN, training_config, _write_json
+from .events import write_text_atomic
 from .provenance import environment
 
 # %% auto #0
@@ -185,10 +186,10 @@ def write_compare(out: str | Path, record: dict) -> None:
     out = Path(out)
     _write_json(out / "compare.json", record)
     keys = list(dict.fromkeys(k for r in record["rows"] for k in r))
-    with open(out / "compare.csv.tmp", "w", newline="") as f:
-        w = csv.DictWriter(f, keys); w.writeheader(); w.writerows(record["rows"])
-    os.replace(out / "compare.csv.tmp", out / "compare.csv")
-    (out / "compare.html.tmp").write_text(compare_html(record), encoding="utf-8"); os.replace(out / "compare.html.tmp", out / "compare.html")
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, keys); w.writeheader(); w.writerows(record["rows"])
+    write_text_atomic(out / "compare.csv", buf.getvalue())
+    write_text_atomic(out / "compare.html", compare_html(record))
 
 def load_compare(out: str | Path):
     "The rows of `out`/compare.json as a pandas DataFrame; the protocol, command and versions in `df.attrs`."

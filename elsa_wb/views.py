@@ -10,6 +10,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from .runs import RunDir, find_runs, resolve_resumes, run_row, number
+from .events import write_text_atomic
 
 # %% auto #0
 __all__ = ['LAYOUT', 'FIGURES', 'COMPARE_COLUMNS', 'point', 'series', 'events_of', 'loss_figure', 'ppl_figure', 'residual_figure',
@@ -319,5 +320,5 @@ def write_report(run_dirs,                          # a run directory, a folder 
         raise ValueError(f"No run found in {', '.join(map(str, paths))}: give run directories written by elsa-wb prune or compare (config.json, metrics.jsonl).")
     text = report_html(paths, title)
     out = Path(out_html); out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp"); tmp.write_text(text, encoding="utf-8"); os.replace(tmp, out)
+    write_text_atomic(out, text)
     return out
