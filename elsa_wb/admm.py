@@ -8,12 +8,12 @@ import math
 from dataclasses import dataclass
 import torch
 from torch import Tensor
-from .sparsity import SparsitySpec, keep_mask, projection_score, mask_stats
+from .sparsity import SparsitySpec, keep_mask, projection_score, mask_stats, local_tensor
 from .lowprec import get_codec
 
 # %% auto #0
-__all__ = ['RHO_SCHEDULES', 'PROJECTIONS', 'HESSIAN_SOURCES', 'rho_at', 'ADMM', 'penalty_', 'update', 'residuals', 'finalize',
-           'state_dict', 'load_state_dict']
+__all__ = ['RHO_SCHEDULES', 'PROJECTIONS', 'HESSIAN_SOURCES', 'STATS', 'rho_at', 'ADMM', 'penalty_', 'update', 'residuals',
+           'finalize', 'state_dict', 'load_state_dict']
 
 # %% ../nbs/02_admm.ipynb #3520d4f2
 RHO_SCHEDULES = ("constant", "linear", "cosine", "exponential")
@@ -65,7 +65,7 @@ class ADMM:
         self.z, self.u, self.mask, self.mask0, self.h = {}, {}, {}, {}, {}
         with torch.no_grad():
             for n, w in self.weights.items():
-                w32 = w.detach().float()
+                w32 = local_tensor(w).detach().float()   # under FSDP2 the state lives on this process's shard
                 m = init_masks[n].to(w.device).bool() if init_masks else self._select(n, projection_score(w32))
                 self.mask[n], self.mask0[n] = m, m.clone()
                 self.z[n] = self.z_codec.encode(w32 * m)
@@ -76,6 +76,9 @@ class ADMM:
     def _select(self, name: str, score: Tensor) -> Tensor:
         "Keep-mask for one weight (the only place a threshold is chosen; a distributed subclass overrides it)."
         return keep_mask(score, self.spec_for(name), self.in_dims.get(name, 1))
+    def _reduce_(self, t: Tensor) -> Tensor:
+        "Sum statistics over processes in place (one process: nothing to do; a distributed subclass all-reduces)."
+        return t
     def z_of(self, name: str) -> Tensor: return self.z_codec.decode(self.z[name])
     def u_of(self, name: str) -> Tensor: return self.u_codec.decode(self.u[name])
     def due(self, step: int) -> bool: return step % self.interval == 0
@@ -87,13 +90,14 @@ def penalty_(self: ADMM):
     scratch = None   # one reusable buffer: this runs every step over all prunable weights, and is memory-bound
     for n, w in self.weights.items():
         if w.grad is None: continue
-        if n in self.h: self.h[n].mul_(self.hessian_beta).addcmul_(w.grad, w.grad, value=1 - self.hessian_beta)
+        w, g = local_tensor(w), local_tensor(w.grad)   # elementwise: each process updates its own shard
+        if n in self.h: self.h[n].mul_(self.hessian_beta).addcmul_(g, g, value=1 - self.hessian_beta)
         z, u = self.z_codec.view(self.z[n]), self.u_codec.view(self.u[n])   # fp32 states: no copies
         if scratch is None or scratch.device != w.device:
-            scratch = torch.empty(max(x.numel() for x in self.weights.values()), device=w.device)
+            scratch = torch.empty(max(local_tensor(x).numel() for x in self.weights.values()), device=w.device)
         d = torch.sub(w.detach().float(), z, out=scratch[:w.numel()].view(w.shape))
         d.add_(u)
-        w.grad.add_(d.to(w.grad.dtype), alpha=self.rho)
+        g.add_(d.to(g.dtype), alpha=self.rho)
 ADMM.penalty_ = penalty_
 
 # %% ../nbs/02_admm.ipynb #cede6e88
@@ -105,38 +109,38 @@ def _importance(self: ADMM, name: str, w: Tensor, optimizer, step: int) -> Tenso
     if "exp_avg_sq" not in st:
         raise ValueError(f"projection='hessian' reads Adam's exp_avg_sq, but {type(optimizer).__name__} keeps none for {name}: "
                          f"use torch.optim.Adam/AdamW, hessian_source='loss', or projection='magnitude'.")
-    return st["exp_avg_sq"]
+    return local_tensor(st["exp_avg_sq"])
+
+STATS = ("primal", "norm", "dual", "flips", "flips0", "inter", "union", "inter0", "union0", "numel", "kept")   # per weight, summed
 
 @torch.no_grad()
 def update(self: ADMM, step: int, optimizer=None) -> dict:
     "z <- Proj(W + u), u <- u + W - z (with the rho schedule's dual rescale); returns residuals and mask drift."
     new_rho = rho_at(step, self.steps, self.rho0, self.rho_final, self.rho_schedule)
     scale = self.rho / new_rho
-    acc = dict(primal=0.0, norm=0.0, dual=0.0, flips=0, flips0=0, inter=0, union=0, inter0=0, union0=0, numel=0, kept=0)
-    per = {}
-    for n, w in self.weights.items():
-        w32 = w.detach().float()
+    stats = torch.zeros(len(self.weights), len(STATS), dtype=torch.float64)
+    for i, (n, w) in enumerate(self.weights.items()):
+        w32 = local_tensor(w).detach().float()
         u = self.u_of(n)
         if scale != 1: u.mul_(scale)
         v = w32 + u
         h = _importance(self, n, w, optimizer, step)
         m = self._select(n, projection_score(v, h))
         z_new = v * m
-        acc["dual"] += float((z_new - self.z_of(n)).square().sum())
+        dual = float((z_new - self.z_of(n)).square().sum())
         u = v.sub_(z_new)                        # u + W - z_new (v is no longer needed)
         self.z[n], self.u[n] = self.z_codec.encode(z_new), self.u_codec.encode(u)
-        acc["primal"] += float((w32 - z_new).square().sum()); acc["norm"] += float(w32.square().sum())
         prev, init = self.mask[n], self.mask0[n]
         # |A xor B| and |A or B| follow from the kept counts and |A and B|: two reductions per mask pair instead of six
         k_new, k_prev, k_init = int(m.sum()), int(prev.sum()), int(init.sum())
         inter, inter0 = int((prev & m).sum()), int((init & m).sum())
-        flips = k_prev + k_new - 2 * inter
-        acc["flips"] += flips; acc["flips0"] += k_init + k_new - 2 * inter0
-        acc["inter"] += inter; acc["union"] += k_prev + k_new - inter
-        acc["inter0"] += inter0; acc["union0"] += k_init + k_new - inter0
-        acc["numel"] += m.numel(); acc["kept"] += k_new
-        per[n] = dict(hamming=flips / m.numel(), sparsity=1 - k_new / m.numel())
+        stats[i] = torch.tensor([float((w32 - z_new).square().sum()), float(w32.square().sum()), dual,
+                                 k_prev + k_new - 2 * inter, k_init + k_new - 2 * inter0, inter, k_prev + k_new - inter,
+                                 inter0, k_init + k_new - inter0, m.numel(), k_new], dtype=torch.float64)
         self.mask[n] = m
+    self._reduce_(stats)                         # one all-reduce under FSDP2: every number below is global
+    acc = dict(zip(STATS, stats.sum(0).tolist()))
+    per = {n: dict(hamming=r[3] / r[9], sparsity=1 - r[10] / r[9]) for n, r in zip(self.weights, stats.tolist())}
     self.rho, self.n_updates = new_rho, self.n_updates + 1
     N = max(acc["numel"], 1)
     self.last = dict(step=step, rho=new_rho, primal=math.sqrt(acc["primal"]),
@@ -150,9 +154,10 @@ ADMM.update = update
 @torch.no_grad()
 def residuals(self: ADMM) -> dict:
     "Current primal residual ||W - z|| (absolute, relative to ||W||) and the dual residual of the last update."
-    p = n2 = 0.0
+    s = torch.zeros(2, dtype=torch.float64)
     for n, w in self.weights.items():
-        w32 = w.detach().float(); p += float((w32 - self.z_of(n)).square().sum()); n2 += float(w32.square().sum())
+        w32 = local_tensor(w).detach().float(); s[0] += float((w32 - self.z_of(n)).square().sum()); s[1] += float(w32.square().sum())
+    p, n2 = self._reduce_(s).tolist()
     return dict(primal=math.sqrt(p), primal_rel=math.sqrt(p) / max(math.sqrt(n2), 1e-30), dual=self.last.get("dual", float("nan")))
 ADMM.residuals = residuals
 
@@ -163,6 +168,7 @@ def finalize(self: ADMM, optimizer=None) -> dict[str, Tensor]:
     masks = {}
     for n, w in self.weights.items():
         h = _importance(self, n, w, optimizer, step=max(self.hessian_warmup, 0) if self.n_updates else 0)
+        w = local_tensor(w)
         m = self._select(n, projection_score(w, h))
         w.masked_fill_(~m, 0)
         masks[n] = m

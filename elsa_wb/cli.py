@@ -127,7 +127,9 @@ def _check_out(out: Path, config: dict, resume: bool, reuse: bool = False) -> di
     differ = old is not None and old != config
     if (out / "summary.json").exists():
         if not reuse: raise ValueError(f"{out} already holds a finished run (summary.json): choose a new --out directory or delete it.")
-        if not differ: return json.loads((out / "summary.json").read_text())
+        # a finished run that also scored zero-shot serves a request without it: the extra evaluation changes nothing else
+        more_eval = differ and config.get("zero_shot") is None and old.get("zero_shot") is not None and {**old, "zero_shot": None} == config
+        if not differ or more_eval: return json.loads((out / "summary.json").read_text())
     elif old is not None and not resume:
         raise ValueError(f"{out} holds an unfinished run: add --resume to continue it, or choose a new --out directory.")
     elif resume and old is None:
@@ -198,18 +200,29 @@ def prune_run(method: str,                  # one of METHODS (or "dense": the un
               reuse: bool = False,          # a finished run with the same settings is returned as it is
               callbacks=(),                 # more event sinks for the training loop (live views, a stop check)
               zero_shot: int | None = None, # items per task of the offline zero-shot suite to score (0: all; None: skip)
-             ) -> dict:
-    "Prune `model_id` with `method` into run directory `out`; returns the summary (also written to summary.json)."
+              distributed: bool = False,    # train sharded with FSDP2 over the processes of a torchrun / accelerate launch
+             ) -> dict | None:
+    "Prune `model_id` with `method` into run directory `out`; returns the summary (also written to summary.json; None on processes > 0)."
     out = Path(out)
     spec, cfg, owl, config = _prepare(method, model_id, spec_text, cfg, train_text, eval_text, eval_seqlen, eval_windows, scope, owl, extra_texts, zero_shot)
+    if distributed and training_config(method, cfg) is None:
+        raise ValueError(f"--distributed shards the training methods (elsa and the +ft controls); {method} is one-shot: run it without --distributed.")
+    if distributed:
+        import torch.distributed as dist
+        from elsa_wb.distributed import init_distributed, DistributedElsa
+        init_distributed(cfg.device)
+        def stopped(*_): raise RuntimeError("the launcher stopped this process because another one failed")
+        signal.signal(signal.SIGTERM, stopped)   # torchrun stops the survivors with SIGTERM: they still say what to do
+    main = not distributed or dist.get_rank() == 0   # only process 0 writes the run directory's files (every one writes its checkpoint shard)
     finished = _check_out(out, config, resume, reuse)
+    if distributed: dist.barrier()   # every process has checked `out` before process 0 writes into it
     if finished is not None: return finished
     for t in (eval_text, *extra_texts): corpus(t)   # bad corpus names fail now, before any model is loaded or anything is written
     train_cfg, base = training_config(method, cfg), one_shot_of(method)
     if (config["calib"] or train_cfg) and is_eval_text(corpus(train_text, "train")):
         raise ValueError(f"The training text {train_text!r} is the held-out evaluation text: use another --train-text (e.g. pydocs).")
     out.mkdir(parents=True, exist_ok=True)
-    if not resume: _write_json(out / "config.json", config)
+    if not resume and main: _write_json(out / "config.json", config)
     earlier = _earlier_seconds(out / "metrics.jsonl") if resume else 0.0
     model, tok = load_model(model_id, device=cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     for split in ("train", "validation") if train_cfg else ("train",) if config["calib"] else ():
@@ -223,9 +236,21 @@ def prune_run(method: str,                  # one of METHODS (or "dense": the un
         stream = train_stream(tok, corpus(train_text, "train"), train_cfg.batch_size, train_cfg.seqlen, train_cfg.seed)
         held = calibration_windows(tok, corpus(train_text, "validation"), train_cfg.eval_windows, min(train_cfg.seqlen, 512), seed=train_cfg.seed)
         # per-matrix drift is kept (~15 KB per z-update on SmolLM2): it feeds the heatmaps
-        sinks = [JsonlSink(out / "metrics.jsonl"), *callbacks] + ([ProgressSink(f"{method} {spec}")] if progress else [])
-        runner = Elsa(model, train_cfg, callbacks=sinks, run_dir=out, init_masks=masks, calib=calib if method == "elsa" else None, specs=specs)
-        train = runner.fit(stream, eval_windows=held, resume=resume)
+        sinks = [JsonlSink(out / "metrics.jsonl"), *callbacks] + ([ProgressSink(f"{method} {spec}")] if progress else []) if main else list(callbacks)
+        runner = (DistributedElsa if distributed else Elsa)(model, train_cfg, callbacks=sinks, run_dir=out, init_masks=masks,
+                                                             calib=calib if method == "elsa" else None, specs=specs)
+        try: train = runner.fit(stream, eval_windows=held, resume=resume)
+        except NonFiniteLoss: raise
+        except RuntimeError as e:   # under a launcher, a dead peer surfaces as a failed collective
+            if not distributed: raise
+            latest = out / "checkpoint" / "latest.json"
+            kept = f"the checkpoint of step {json.loads(latest.read_text())['step']}" if latest.exists() else "no checkpoint yet"
+            why = str(e).splitlines()[0].split("] ", 1)[-1].split(". ")[0][:100]   # gloo/nccl: "[file:line] Read error ...: Connection reset by peer. ..."
+            raise RuntimeError(f"process {dist.get_rank()} stopped at step {runner.step}: a collective failed, usually because another process died "
+                               f"or was killed ({why}); {out} keeps {kept}: rerun the same launch command with --resume.") from None
+        if distributed:
+            model = runner.gather_model()   # the full pruned weights on process 0, which evaluates and writes the summary
+            if not main: return None
     prune_s = time.time() - t0
     r = text_perplexity(model, tok, eval_text, seqlen=eval_seqlen, max_windows=eval_windows, progress=progress)
     extra = {t: text_perplexity(model, tok, t, seqlen=eval_seqlen, max_windows=eval_windows, progress=progress) for t in extra_texts}
@@ -249,7 +274,8 @@ def prune_run(method: str,                  # one of METHODS (or "dense": the un
 
 def cmd_prune(a):
     return prune_run(a.method, a.model, a.sparsity, a.out, config_from_args(a), a.train_text, a.text, a.ppl_seqlen, a.ppl_windows, a.resume,
-                     a.save_model, progress=not a.no_progress, scope=a.scope, owl=a.owl, extra_texts=tuple(a.extra_text), zero_shot=a.zero_shot)
+                     a.save_model, progress=not a.no_progress, scope=a.scope, owl=a.owl, extra_texts=tuple(a.extra_text), zero_shot=a.zero_shot,
+                     distributed=a.distributed)
 
 # %% ../nbs/50_cli.ipynb #a281f598
 DEMO_ELSA = dict(steps=32, batch_size=2, grad_accum=1, seqlen=256, projection="magnitude", eval_every=0, checkpoint_every=0)   # lr, interval: the budget rule
@@ -342,6 +368,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="run directory to write (config.json, metrics.jsonl, summary.json, checkpoint/)")
     r.add_argument("--resume", action="store_true", help="continue the unfinished run in --out from its last checkpoint")
     r.add_argument("--save-model", action="store_true", help="save the pruned model under OUT/model")
+    r.add_argument("--distributed", action="store_true",
+                   help="train sharded with FSDP2 over the processes of `torchrun --nproc_per_node=N -m elsa_wb.cli ...` or `accelerate launch` (elsa, +ft)")
     common_prune(r); r.set_defaults(fn=cmd_prune)
     from elsa_wb.compare import SPARSITIES, COMPARE_METHODS
     c = sub.add_parser("compare", help="every method x sparsity as a run directory under --out, a dense row, a table and a figure (resumable)")
@@ -360,6 +388,8 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default=None, help="HTML file (default RUN_DIR/report.html when one folder is given)")
     rp.add_argument("--title", default=None, help="page title")
     rp.set_defaults(fn=cmd_report)
+    from elsa_wb import export   # commands with chapters of their own add their parsers themselves
+    export.add_parser(sub)
     return p
 
 def main(argv: list[str] | None = None) -> int:
@@ -379,3 +409,6 @@ def main(argv: list[str] | None = None) -> int:
                 if a.command == "compare" else f" Continue with the same command plus --resume (the last checkpoint in {out} is kept).")
         print("\nelsa-wb: interrupted." + hint, file=sys.stderr)
         return 130
+
+# %% ../nbs/50_cli.ipynb #139fc829
+if __name__ == "__main__": sys.exit(main())

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import torch
 from torch import nn, Tensor
-from .sparsity import SparsitySpec, keep_mask, projection_score
+from .sparsity import SparsitySpec, keep_mask, projection_score, local_tensor, full_value
 from .admm import ADMM, RHO_SCHEDULES, PROJECTIONS
 from .lowprec import CODECS
 from .models import prunable, input_dims, model_name, sparsity_report
@@ -123,7 +123,7 @@ def make_optimizer(model: nn.Module, cfg: ElsaConfig) -> torch.optim.Optimizer:
     if cfg.lr_scale == "rms":
         pw = {id(w): w for w in prunable(model).values()}
         groups = [dict(params=[p for p in params if id(p) not in pw], lr=cfg.lr)]
-        groups += [dict(params=[w], lr=cfg.lr * float(w.detach().float().square().mean().sqrt()) / LR_REFERENCE_RMS) for w in pw.values()]
+        groups += [dict(params=[w], lr=cfg.lr * float(full_value(w.detach().float().square().mean()).sqrt()) / LR_REFERENCE_RMS) for w in pw.values()]
     else: groups = [dict(params=params, lr=cfg.lr)]
     try:   # the fused kernel (CPU and CUDA) is several times faster than the per-tensor loop on 2 CPU cores
         return torch.optim.Adam(groups, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, fused=True)
@@ -137,7 +137,8 @@ def linear_decay(optimizer, total_steps: int):
 # %% ../nbs/20_elsa.ipynb #df9e8563
 class NonFiniteLoss(RuntimeError): pass
 
-def train_step(model, optimizer, batches, clip: float = 1.0, after_clip=None, step: int | None = None) -> dict:
+def train_step(model, optimizer, batches, clip: float = 1.0, after_clip=None, step: int | None = None,
+               reduce_loss=None) -> dict:   # reduce_loss: the loss over all processes (FSDP2: each one sees its part of the batch)
     "One optimizer step over `batches` (micro-batches of token ids, labels = inputs); returns loss and grad norm."
     dev = next(model.parameters()).device
     loss_sum = 0.0
@@ -146,10 +147,11 @@ def train_step(model, optimizer, batches, clip: float = 1.0, after_clip=None, st
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             loss = model(input_ids=x, labels=x).loss / len(batches)
         loss.backward(); loss_sum += float(loss.detach())
+    if reduce_loss is not None: loss_sum = reduce_loss(loss_sum)   # every process sees the same value, so all stop together
     if not math.isfinite(loss_sum):
         optimizer.zero_grad(set_to_none=True)
         raise NonFiniteLoss(f"The training loss became {loss_sum} at step {step}: lower lr or rho (or use fp32); the run stopped and its last checkpoint is kept.")
-    gnorm = float(torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], clip))
+    gnorm = float(full_value(torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], clip)))
     if after_clip is not None: after_clip()
     optimizer.step(); optimizer.zero_grad(set_to_none=True)
     return dict(loss=loss_sum, grad_norm=gnorm)
@@ -208,6 +210,7 @@ def start_masks(model: nn.Module, cfg: ElsaConfig, calib: Tensor | None, specs: 
 
 class Elsa:
     "ELSA pruning of `model` under `cfg`: `Elsa(model, cfg).fit(stream)`."
+    admm_class = ADMM   # elsa_wb.distributed swaps in its sharded ADMM
     def __init__(self, model: nn.Module, cfg: ElsaConfig, callbacks: list | None = None, run_dir: str | Path | None = None,
                  init_masks: dict[str, Tensor] | None = None,   # z0 from given masks (overrides cfg.init)
                  calib: Tensor | None = None,                    # calibration windows [n, seqlen] for a data-driven cfg.init
@@ -222,7 +225,7 @@ class Elsa:
         self.weights = prunable(model)
         self.optimizer = make_optimizer(model, cfg)
         self.scheduler = linear_decay(self.optimizer, cfg.total_steps)
-        self.admm = ADMM(self.weights, cfg.spec, rho=cfg.rho, interval=cfg.interval, projection=cfg.projection,
+        self.admm = self.admm_class(self.weights, cfg.spec, rho=cfg.rho, interval=cfg.interval, projection=cfg.projection,
                          z_codec=cfg.z_dtype, u_codec=cfg.u_dtype, rho_schedule=cfg.rho_schedule, rho_final=cfg.rho_final,
                          steps=cfg.steps, in_dims=input_dims(model), hessian_source=cfg.hessian_source,
                          hessian_warmup=cfg.hessian_warmup, init_masks=init_masks, specs=specs)
@@ -236,26 +239,32 @@ class Elsa:
         self.history.append({k: v for k, v in ev.items() if k != "per_matrix"})
         emit(self.callbacks, ev)
 
+    def state(self, stream) -> dict:
+        "Everything a resume needs: model, optimizer, scheduler, ADMM state, masks, data position, RNG, step and config."
+        return dict(step=self.step, model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
+                    scheduler=self.scheduler.state_dict(), admm=self.admm.state_dict(), masks=self.masks,
+                    stream=stream.state_dict() if hasattr(stream, "state_dict") else None, rng=rng_state(), config=self.cfg.to_dict())
+
     def save(self, stream):
-        if not self.checkpoint_path: return
-        save_checkpoint(self.checkpoint_path, step=self.step, model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
-                        scheduler=self.scheduler.state_dict(), admm=self.admm.state_dict(), masks=self.masks,
-                        stream=stream.state_dict() if hasattr(stream, "state_dict") else None, rng=rng_state(), config=self.cfg.to_dict())
+        if self.checkpoint_path: save_checkpoint(self.checkpoint_path, **self.state(stream))
 
     def load(self, stream) -> bool:
         "Restore the last checkpoint of run_dir; False when there is none."
         p = self.checkpoint_path
         if not p or not p.exists(): return False
-        ck = torch.load(p, map_location="cpu", weights_only=False)
+        self.restore(torch.load(p, map_location="cpu", weights_only=False), stream, p.parent)
+        return True
+
+    def restore(self, ck: dict, stream, where):
+        "Load a `state` dict, refusing one made with another config."
         if ck["config"] != self.cfg.to_dict():
             diff = sorted(k for k in ck["config"] if ck["config"][k] != self.cfg.to_dict().get(k))
-            raise ValueError(f"The checkpoint in {p.parent} was made with a different config ({', '.join(diff)} differ): resume with the same settings or use a new run directory.")
+            raise ValueError(f"The checkpoint in {where} was made with a different config ({', '.join(diff)} differ): resume with the same settings or use a new run directory.")
         self.model.load_state_dict(ck["model"]); self.optimizer.load_state_dict(ck["optimizer"])
         self.scheduler.load_state_dict(ck["scheduler"]); self.admm.load_state_dict(ck["admm"])
         self.masks = ck["masks"]; self.step = ck["step"]
         if ck["stream"] is not None and hasattr(stream, "load_state_dict"): stream.load_state_dict(ck["stream"])
         set_rng_state(ck["rng"])
-        return True
 
     def _evaluate(self, windows):
         if windows is None: return
@@ -276,10 +285,10 @@ class Elsa:
         try:
             while self.step < cfg.total_steps:
                 s = self.step
-                batches = [next(stream) for _ in range(cfg.grad_accum)]
+                batches = self.next_batches(stream)
                 if s < cfg.steps: hook = self.admm.penalty_
                 else: hook = self._mask_grads
-                out = train_step(self.model, self.optimizer, batches, cfg.clip, after_clip=hook, step=s)
+                out = train_step(self.model, self.optimizer, batches, cfg.clip, after_clip=hook, step=s, reduce_loss=self.reduce_loss)
                 self.scheduler.step()
                 if s >= cfg.steps: self._apply_masks()
                 self.step = s + 1
@@ -306,11 +315,17 @@ class Elsa:
         self.model.eval()
         return summary
 
+    def next_batches(self, stream) -> list[Tensor]:
+        "This step's micro-batches (a distributed run takes its process's rows of each)."
+        return [next(stream) for _ in range(self.cfg.grad_accum)]
+
+    reduce_loss = None   # one process: the loss is already the whole batch's
+
     @torch.no_grad()
-    def _mask_grads(self):
+    def _mask_grads(self):   # masks and gradients are local shards under FSDP2
         for n, w in self.weights.items():
-            if w.grad is not None: w.grad.mul_(self.masks[n])
+            if w.grad is not None: local_tensor(w.grad).mul_(self.masks[n])
 
     @torch.no_grad()
     def _apply_masks(self):
-        for n, w in self.weights.items(): w.mul_(self.masks[n])
+        for n, w in self.weights.items(): local_tensor(w).mul_(self.masks[n])

@@ -8,6 +8,7 @@ import json, os, shutil, subprocess, sys, tempfile, zipfile, hashlib
 from pathlib import Path
 import torch
 from torch import nn
+from .sparsity import full_value
 
 # %% auto #0
 __all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'TINY_ARCHS', 'cache_dir', 'fetch', 'load_model', 'model_name', 'needs_bos',
@@ -167,7 +168,7 @@ def sparsity_report(model: nn.Module) -> dict:
     "Per-matrix and total fraction of exact zeros over the prunable set, plus a summary per matrix type."
     mats, zeros, total, by_type = {}, 0, 0, {}
     for n, w in prunable(model).items():
-        z, numel = int((w.detach() == 0).sum()), w.numel()
+        z, numel = int(full_value((w.detach() == 0).sum())), w.numel()   # a sharded weight's count is summed over processes
         mats[n] = z / numel; zeros += z; total += numel
         t = by_type.setdefault(n.split(".")[-2], dict(zeros=0, numel=0, min=1.0, max=0.0))
         t["zeros"] += z; t["numel"] += numel; t["min"] = min(t["min"], z / numel); t["max"] = max(t["max"], z / numel)

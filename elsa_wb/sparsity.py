@@ -11,7 +11,7 @@ from torch import nn, Tensor
 
 # %% auto #0
 __all__ = ['PATTERNS', 'SCOPES', 'SparsitySpec', 'keep_mask', 'projection_score', 'project', 'project_', 'mask_stats',
-           'magnitude_prune']
+           'local_tensor', 'full_value', 'magnitude_prune']
 
 # %% ../nbs/00_sparsity.ipynb #95e2f8bd
 PATTERNS = ("unstructured", "N:M")
@@ -134,6 +134,18 @@ def mask_stats(prev: Tensor,  # keep-mask before
     inter, union = int((prev & new).sum()), int((prev | new).sum())
     return dict(hamming=float((prev ^ new).float().mean()), iou=inter / union if union else 1.0,
                 sparsity=1 - float(new.float().mean()))
+
+# %% ../nbs/00_sparsity.ipynb #3cfb2b49
+try: from torch.distributed.tensor import DTensor
+except ImportError: DTensor = ()   # a torch without torch.distributed: nothing is ever sharded
+
+def local_tensor(t):
+    "The part of `t` this process holds: a DTensor's local shard (a view: in-place changes reach the parameter), else `t`."
+    return t.to_local() if isinstance(t, DTensor) else t
+
+def full_value(t):
+    "The value of a reduction over every process (a DTensor's full tensor; a collective call), else `t`."
+    return t.full_tensor() if isinstance(t, DTensor) else t
 
 # %% ../nbs/00_sparsity.ipynb #e52dbdb2
 def _weights_and_dims(model_or_weights) -> tuple[dict, dict]:
