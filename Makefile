@@ -8,7 +8,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test test-slow lab bench bench-quality export readme
+.PHONY: install demo test test-slow lab bench bench-quality bench-speed export readme
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -49,6 +49,9 @@ lab: install
 
 bench: install
 	$(PY) bench/elsa_step.py
+
+bench-speed: install     # dense vs CSR/BSR (2:4 on a GPU) latency of SmolLM2 at 50/70/90%, about 10 minutes on one CPU thread
+	$(PY) bench/speed.py
 
 bench-quality: install   # hours on a CPU: every method at 50/70/80/90% (runs/quality keeps the cells; rerun resumes)
 	$(PY) bench/quality.py

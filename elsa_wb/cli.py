@@ -388,8 +388,8 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default=None, help="HTML file (default RUN_DIR/report.html when one folder is given)")
     rp.add_argument("--title", default=None, help="page title")
     rp.set_defaults(fn=cmd_report)
-    from elsa_wb import export   # commands with chapters of their own add their parsers themselves
-    export.add_parser(sub)
+    from elsa_wb import export, speed   # commands with chapters of their own add their parsers themselves
+    export.add_parser(sub); speed.add_parser(sub)
     return p
 
 def main(argv: list[str] | None = None) -> int:

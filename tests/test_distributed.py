@@ -105,3 +105,17 @@ def test_a_killed_process_fails_the_run_and_resume_finishes_it(runs, tmp_path):
     for k in a: assert torch.equal(a[k], b[k]), f"{k}: the resumed run differs from the uninterrupted one"
     starts = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines() if '"start"' in l]
     assert [s["resumed"] for s in starts] == [False, True] and starts[1]["start_step"] == step
+
+
+@pytest.mark.slow
+def test_accelerate_launch_with_the_shipped_fsdp2_config(small_text, tmp_path):
+    "configs/fsdp2.yaml (4 GPUs) with --num_processes 2 runs on CPUs too: accelerate starts torchrun-style processes, elsa_wb shards."
+    acc = Path(sys.executable).parent / "accelerate"
+    out = tmp_path / "acc"
+    r = run([str(acc), "launch", "--config_file", str(HERE.parent / "configs" / "fsdp2.yaml"), "--num_processes", "2", "--main_process_port",
+             str(free_port()), "-m", "elsa_wb.cli", *map(str, ARGS[:ARGS.index("--steps")]), "--steps", "6", "--interval", "2", "--batch-size", "2",
+             "--seqlen", "32", "--eval-every", "0", "--ppl-windows", "1", "--ppl-seqlen", "32", "--no-progress", "--train-text", str(small_text),
+             "--distributed", "--out", str(out)])
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((out / "summary.json").read_text())
+    assert s["sparsity_report"]["total"] > 0.79 and s["train"]["steps"] == 6
