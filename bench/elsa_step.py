@@ -8,9 +8,13 @@ The default run (`--part all`) starts three fresh subprocesses, one after the ot
 nor a memory measurement is disturbed by the others:
   timing          plain Adam steps and ELSA steps (penalty hook) interleaved A/B then B/A on the same model, optimizer
                   and batches; then `ADMM.update` (magnitude, then hessian reading exp_avg_sq) and `magnitude_prune`;
+                  then the magnitude `ADMM.update` and the penalty hook (on stand-in zero gradients) again with each
+                  z/u codec pair of UPDATE_CODECS, on the same weights;
   memory fp32     peak/current RSS after the model, after Adam steps, after building the ADMM (z fp32, u fp32),
                   after an ELSA step and a z/u update; the bytes the ADMM really stores;
-  memory elsa_l   the same with ELSA-L's codecs (z fp8_e4m3, u bf16).
+  memory elsa_l   the same with ELSA-L's codecs (z fp8_e4m3_sparse: the nonzeros in FP8 + a bit mask; u bf16).
+The bytes of a sparse z depend on its sparsity: `--sparsity` (default 0.7) is the one every part uses, and the JSON
+states it next to the bytes (aux_bytes_per_param.sparsity, and the z sparsity the ADMM really had).
 Every number in the output is measured in this run or computed from elsa_wb; none is typed in here.
 """
 from __future__ import annotations
@@ -21,7 +25,10 @@ for _v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"): os.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
-PRESETS = {"fp32": dict(z="fp32", u="fp32"), "elsa_l": dict(z="fp8_e4m3", u="bf16")}   # ELSA (paper) and ELSA-L z/u codecs
+PRESETS = {"fp32": dict(z="fp32", u="fp32"), "elsa_l": dict(z="fp8_e4m3_sparse", u="bf16")}   # ELSA (paper) and ELSA-L z/u codecs
+# z/u updates also timed with these codecs (besides the timed preset's): ELSA-L, and ELSA-L with a dense FP8 z (its
+# earlier definition), so that the cost of the sparse codec's gather/scatter is measured side by side
+UPDATE_CODECS = {"elsa_l": PRESETS["elsa_l"], "elsa_l_dense_z": dict(z="fp8_e4m3", u="bf16")}
 TARGET_AUX_RATIO = 0.35   # the issue's target: ELSA-L's z/u state at most 0.35x ELSA's
 INTERVALS = (32, 10)      # z/u update intervals at which the amortised overhead is reported
 
@@ -68,11 +75,12 @@ def setup(args, preset: str):
     return model, prunable(model), opt, stream, cfg
 
 
-def build_admm(model, weights, cfg):
+def build_admm(model, weights, cfg, z=None, u=None):
+    "The bench's ADMM, with the config's z/u codecs or the ones given."
     from elsa_wb.admm import ADMM
     from elsa_wb.models import input_dims
     return ADMM(weights, cfg.spec, rho=cfg.rho, interval=cfg.interval, projection="magnitude",
-                z_codec=cfg.z_dtype, u_codec=cfg.u_dtype, in_dims=input_dims(model))
+                z_codec=z or cfg.z_dtype, u_codec=u or cfg.u_dtype, in_dims=input_dims(model))
 
 
 def optimizer_info(opt) -> dict:
@@ -98,7 +106,8 @@ def part_timing(args) -> dict:
     admm = build_admm(model, weights, cfg)   # built before any timed step: A and B run with the same memory state
     log(f"timing: {len(weights)} prunable matrices, {sum(w.numel() for w in weights.values()):,} params; preset {args.preset}")
 
-    cpu = {k: [] for k in ("adam_step", "elsa_step", "penalty", "update_magnitude", "update_hessian", "projection")}
+    cpu = {k: [] for k in ("adam_step", "elsa_step", "penalty", "update_magnitude", "update_hessian", "projection",
+                           *(f"{k}_{n}" for n in UPDATE_CODECS for k in ("update", "penalty")))}
     def timed(key, fn, *a, **kw):
         "Run fn; return its wall time (and keep its process CPU time, all threads, under cpu[key])."
         c, t = time.process_time(), time.perf_counter()
@@ -149,7 +158,21 @@ def part_timing(args) -> dict:
             proj.append(timed("projection", magnitude_prune, copies, spec)[0])
             del copies
     log(f"magnitude_prune {spec}: {proj}")
+
+    # the magnitude z/u update and the penalty hook with other codecs, on the same (trained) weights; one ADMM at a
+    # time. train_step leaves no gradients behind, so the hook adds to stand-in zero gradients (the same arithmetic).
+    del admm
+    upd_codecs, pen_codecs = {}, {}
+    for w in weights.values(): w.grad = torch.zeros_like(w)
+    for name, c in UPDATE_CODECS.items():
+        other = build_admm(model, weights, cfg, z=c["z"], u=c["u"])
+        upd_codecs[name] = [timed(f"update_{name}", other.update, k * cfg.interval, opt)[0] for k in range(args.update_reps)]
+        pen_codecs[name] = [timed(f"penalty_{name}", other.penalty_)[0] for _ in range(args.reps)]
+        log(f"z {c['z']}, u {c['u']}: update (magnitude) {upd_codecs[name]}, penalty {pen_codecs[name]}")
+        del other
+    for w in weights.values(): w.grad = None
     return dict(adam_step=A, elsa_step=B, penalty=pen, order=order, warmup=warm, update_magnitude=upd_mag,
+                update_codecs=upd_codecs, penalty_codecs=pen_codecs,
                 update_hessian=upd_hes, projection=proj, cpu_seconds=cpu, losses=losses, loadavg_per_rep=loads, loadavg_start=load_start, loadavg_end=os.getloadavg(),
                 cpu_pressure_start=psi_start, cpu_pressure_end=cpu_pressure(),
                 n_matrices=len(weights), prunable_params=sum(w.numel() for w in weights.values()),
@@ -170,7 +193,7 @@ def part_memory(args) -> dict:
     rss["admm_built"] = rss_mb()
     train_step(model, opt, next_batches(stream, args.grad_accum), clip=cfg.clip, after_clip=admm.penalty_)
     rss["elsa_step"] = rss_mb()
-    admm.update(0, opt)
+    last = admm.update(0, opt)
     rss["update"] = rss_mb()
     n = sum(w.numel() for w in weights.values())
     z_b = sum(admm.z_codec.nbytes(admm.z[k]) for k in weights)
@@ -179,6 +202,7 @@ def part_memory(args) -> dict:
     adam_b = sum(t.numel() * t.element_size() for w in weights.values() for t in opt.state[w].values() if hasattr(t, "numel") and t.dim() > 0)
     log(f"memory {args.preset}: {rss}")
     return dict(preset=args.preset, z_codec=admm.z_codec.name, u_codec=admm.u_codec.name, prunable_params=n,
+                z_sparsity=last["z_sparsity"],   # the fraction of zeros in z when its bytes were counted
                 z_bytes=z_b, u_bytes=u_b, mask_bytes=mask_b, adam_state_bytes_prunable=adam_b, rss_mb=rss,
                 memory_steps=args.memory_steps, git_commit=commit)
 
@@ -228,6 +252,10 @@ def summarise(args, timing: dict, mem: dict, wall: float, load_start, commit_sta
         timed_preset=args.preset, sparsity=args.sparsity, elsa_config=timing["config"], optimizer=timing["optimizer"],
         adam_step_seconds=a, elsa_step_seconds=e, penalty_seconds=p,
         update_seconds=um, update_seconds_hessian=uh,
+        # the magnitude update and the penalty hook with other z/u codecs (same run, same weights): medians
+        update_seconds_by_codecs={k: dict(z=UPDATE_CODECS[k]["z"], u=UPDATE_CODECS[k]["u"], seconds=median(v),
+                                          penalty_seconds=median(timing["penalty_codecs"][k]))
+                                  for k, v in timing["update_codecs"].items()},
         step_ratio=(e + um / 32) / a,
         **{f"overhead_fraction_at_interval_{i}": overhead(e, um, a, i) for i in INTERVALS},
         # lower-noise estimate: the penalty hook timed inside each ELSA step, plus the amortised update, over a + that
@@ -240,19 +268,23 @@ def summarise(args, timing: dict, mem: dict, wall: float, load_start, commit_sta
         projection_seconds_70=median(timing["projection"]) if abs(args.sparsity - 0.7) < 1e-9 else None,
         projection_seconds=median(timing["projection"]),
         aux_bytes_per_param=dict(fp32=aux["fp32"], elsa_l=aux["elsa_l"], ratio=ratio, target_ratio=TARGET_AUX_RATIO,
-                                 target_met=ratio <= TARGET_AUX_RATIO),
-        aux_bytes_per_param_nominal=dict(fp32=aux_bytes_per_param(**PRESETS["fp32"]), elsa_l=aux_bytes_per_param(**PRESETS["elsa_l"])),
+                                 target_met=ratio <= TARGET_AUX_RATIO, codecs=PRESETS,
+                                 # a sparse z's bytes depend on its sparsity: the target, and what z really had
+                                 sparsity=args.sparsity, z_sparsity_measured={k: m["z_sparsity"] for k, m in mem.items()}),
+        aux_bytes_per_param_nominal=dict(sparsity=args.sparsity,
+                                         **{k: aux_bytes_per_param(**p, sparsity=args.sparsity) for k, p in PRESETS.items()}),
         mask_bytes_per_param=masks,
         admm_state_bytes_per_param_incl_masks={k: aux[k] + masks[k] for k in mem},
         admm_state_ratio_incl_masks=(aux["elsa_l"] + masks["elsa_l"]) / (aux["fp32"] + masks["fp32"]),
         adam_state_bytes_per_param_measured={k: m["adam_state_bytes_prunable"] / m["prunable_params"] for k, m in mem.items()},
-        memory_per_param=dict(fp32=memory_per_param(**ELSA), elsa_l=memory_per_param(**ELSA_L)),
+        memory_per_param=dict(fp32=memory_per_param(**ELSA, sparsity=args.sparsity), elsa_l=memory_per_param(**ELSA_L, sparsity=args.sparsity)),
         peak_rss_mb=dict(adam=mem["fp32"]["rss_mb"]["adam"]["peak"],
                          **{f"elsa_{k}": m["rss_mb"]["update"]["peak"] for k, m in mem.items()}),
         rss_mb={k: m["rss_mb"] for k, m in mem.items()},
         raw=dict(adam_step_seconds=timing["adam_step"], elsa_step_seconds=timing["elsa_step"],
                  penalty_seconds=timing["penalty"], order=timing["order"], warmup_seconds=timing["warmup"],
                  update_seconds_magnitude=timing["update_magnitude"], update_seconds_hessian=timing["update_hessian"],
+                 update_seconds_by_codecs=timing["update_codecs"], penalty_seconds_by_codecs=timing["penalty_codecs"],
                  projection_seconds=timing["projection"], losses=timing["losses"],
                  loadavg_1min_per_rep=timing["loadavg_per_rep"], cpu_seconds=timing["cpu_seconds"]),
         memory_parts=mem,
@@ -270,6 +302,8 @@ def markdown(r: dict) -> str:
             ("penalty hook alone, median (s)", fmt(r["penalty_seconds"])),
             (f"ADMM update, {r['n_matrices']} matrices, magnitude (s)", fmt(r["update_seconds"])),
             ("ADMM update, hessian (exp_avg_sq) (s)", fmt(r["update_seconds_hessian"])),
+            *((f"ADMM update, magnitude / penalty hook, z {v['z']}, u {v['u']} (s)", f"{fmt(v['seconds'])} / {fmt(v['penalty_seconds'])}")
+              for v in r["update_seconds_by_codecs"].values()),
             ("step_ratio (ELSA + update/32) / Adam", fmt(r["step_ratio"])),
             ("step_ratio from process CPU time", fmt(r["step_ratio_cpu"])),
             ("overhead fraction, interval 32", fmt(r["overhead_fraction_at_interval_32"])),
@@ -277,10 +311,11 @@ def markdown(r: dict) -> str:
             ("overhead fraction from penalty, interval 32 / 10",
              f"{fmt(r['overhead_fraction_at_interval_32_from_penalty'])} / {fmt(r['overhead_fraction_at_interval_10_from_penalty'])}"),
             (f"magnitude_prune at {r['sparsity']:.0%} (s)", fmt(r["projection_seconds"])),
-            ("z+u bytes/param fp32 / ELSA-L (ratio)", f"{fmt(aux['fp32'])} / {fmt(aux['elsa_l'])} ({fmt(aux['ratio'])}; target <= {aux['target_ratio']}: {'met' if aux['target_met'] else 'not met'})"),
+            (f"z+u bytes/param fp32 / ELSA-L (z {aux['codecs']['elsa_l']['z']}, u {aux['codecs']['elsa_l']['u']}) at {aux['sparsity']:.0%} sparsity (ratio)",
+             f"{fmt(aux['fp32'])} / {fmt(aux['elsa_l'])} ({fmt(aux['ratio'])}; target <= {aux['target_ratio']}: {'met' if aux['target_met'] else 'not met'})"),
             ("mask bytes/param (mask, mask0)", fmt(r["mask_bytes_per_param"]["fp32"])),
             ("z+u+masks ratio ELSA-L / fp32", fmt(r["admm_state_ratio_incl_masks"])),
-            ("memory_per_param total fp32 / ELSA-L (nominal)", f"{r['memory_per_param']['fp32']['total']} / {r['memory_per_param']['elsa_l']['total']}"),
+            (f"memory_per_param total fp32 / ELSA-L (nominal, {r['aux_bytes_per_param_nominal']['sparsity']:.0%} sparsity)", f"{r['memory_per_param']['fp32']['total']} / {r['memory_per_param']['elsa_l']['total']}"),
             ("peak RSS MiB: Adam / ELSA fp32 / ELSA-L", " / ".join(fmt(r["peak_rss_mb"][k], 0) for k in ("adam", "elsa_fp32", "elsa_elsa_l"))),
             ("load average at start (1/5/15 min)", " / ".join(f"{x:.2f}" for x in r["loadavg_at_start"])),
             ("1-min load average during the timed steps", " / ".join(f"{x:.1f}" for x in r["raw"]["loadavg_1min_per_rep"])),

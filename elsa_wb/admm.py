@@ -39,7 +39,7 @@ class ADMM:
                  rho: float = 1e-2,                 # penalty weight (the paper's lambda); never divided by the world size
                  interval: int = 32,                # z/u update every `interval` steps (after step 0, interval, ...)
                  projection: str = "magnitude",     # "magnitude" (Euclidean) or "hessian" (objective-aware, h * v^2)
-                 z_codec: str = "fp32",             # storage of z (see elsa_wb.lowprec; ELSA-L: "fp8_e4m3")
+                 z_codec: str = "fp32",             # storage of z (see elsa_wb.lowprec; ELSA-L: "fp8_e4m3_sparse")
                  u_codec: str = "fp32",             # storage of u (ELSA-L: "bf16")
                  rho_schedule: str = "constant",    # see `rho_at`
                  rho_final: float | None = None,    # end value for a non-constant schedule

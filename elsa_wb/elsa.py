@@ -58,7 +58,7 @@ class ElsaConfig:
     grad_accum: int = 1              # micro-batches per optimizer step (the paper: 4)
     seqlen: int = 256                # tokens per training sequence (the paper: 2048)
     clip: float = 1.0                # global norm clip of the loss gradient (the penalty is added after clipping)
-    z_dtype: str = "fp32"            # storage of z: fp32 | bf16 | fp8_e4m3 | ... (ELSA-L: fp8_e4m3)
+    z_dtype: str = "fp32"            # storage of z: fp32 | bf16 | fp8_e4m3 | ... (ELSA-L: fp8_e4m3_sparse)
     u_dtype: str = "fp32"            # storage of u (ELSA-L: bf16)
     init: str = "magnitude"          # z0's mask: "magnitude" (the paper) or a one-shot method's mask, "wanda" / "sparsegpt"
     calib_windows: int = 32          # windows of 512 tokens of the training text for a data-driven `init`

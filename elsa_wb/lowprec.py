@@ -9,38 +9,48 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['PRECISION_BYTES', 'ADAM_STATE_BYTES', 'ELSA', 'ELSA_L', 'SCALE_MARGIN', 'SCALE_FLOOR', 'BLOCK', 'FP8_DTYPES',
-           'CODECS', 'aux_bytes_per_param', 'memory_per_param', 'StateCodec', 'FP32Codec', 'BF16Codec', 'FP8Codec',
-           'BlockCodec', 'FP8BlockCodec', 'Int8BlockCodec', 'get_codec']
+__all__ = ['PRECISION_BYTES', 'ADAM_STATE_BYTES', 'ELSA', 'ELSA_L', 'NOMINAL_SPARSITY', 'SCALE_MARGIN', 'SCALE_FLOOR', 'BLOCK',
+           'FP8_DTYPES', 'CODECS', 'aux_bytes_per_param', 'memory_per_param', 'StateCodec', 'FP32Codec', 'BF16Codec',
+           'FP8Codec', 'BlockCodec', 'FP8BlockCodec', 'Int8BlockCodec', 'pack_bits', 'unpack_bits', 'SparseCodec',
+           'get_codec']
 
 # %% ../nbs/01_lowprec.ipynb #cc6acbda
 PRECISION_BYTES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0}           # weight (master) and gradient storage
 ADAM_STATE_BYTES = {"fp32": 4.0, "bf16": 2.0, "8bit": 1.0}          # per Adam moment (there are two: m and v)
 
 ELSA = dict(z="fp32", u="fp32")                                     # the paper's ELSA: everything fp32
-ELSA_L = dict(z="fp8_e4m3", u="bf16", adam="8bit")                  # ELSA-L (spec section 4)
+ELSA_L = dict(z="fp8_e4m3_sparse", u="bf16", adam="8bit")           # ELSA-L (spec section 4), z stored sparse
+NOMINAL_SPARSITY = 0.7   # fraction of zeros in z at which sparse codecs are costed by default (ElsaConfig.sparsity's default)
 
 def _lookup(table: dict, value: str, what: str) -> float:
     if value not in table:
         raise ValueError(f"Unknown {what} precision {value!r}: use one of {', '.join(map(repr, table))}.")
     return table[value]
 
+def _zu_bytes(z: str, u: str, sparsity: float) -> tuple[float, float]:
+    "Nominal bytes per element of z and u: z's nonzeros are the kept entries, u's the pruned ones (u = v - Proj(v))."
+    if not 0 <= sparsity <= 1: raise ValueError(f"sparsity is the fraction of zeros in z, between 0 and 1; got {sparsity}.")
+    return get_codec(z).bytes_at(1 - sparsity), get_codec(u).bytes_at(sparsity)
+
 def aux_bytes_per_param(z: str = "fp32",  # codec name for ADMM's z (see `CODECS`)
                         u: str = "fp32",  # codec name for ADMM's u
+                        sparsity: float = NOMINAL_SPARSITY,  # fraction of zeros in z (matters only for the sparse codecs)
                        ) -> float:
-    "Bytes per prunable parameter that ADMM's auxiliary states z and u take (nominal, see `StateCodec.bytes_per_element`)."
-    return get_codec(z).bytes_per_element + get_codec(u).bytes_per_element
+    "Bytes per prunable parameter that ADMM's auxiliary states z and u take (nominal, see `StateCodec.bytes_at`)."
+    return sum(_zu_bytes(z, u, sparsity))
 
 def memory_per_param(z: str = "fp32",       # codec name for z
                      u: str = "fp32",       # codec name for u
                      adam: str = "fp32",    # Adam moment storage: "fp32", "bf16" or "8bit"
                      master: str = "fp32",  # master weight W: "fp32", "bf16" or "fp16"
                      grad: str = "fp32",    # gradient: "fp32", "bf16" or "fp16"
+                     sparsity: float = NOMINAL_SPARSITY,  # fraction of zeros in z (for the sparse codecs)
                     ) -> dict:
     "Bytes per prunable parameter held during ELSA training, by component, with the `total`."
     m = _lookup(ADAM_STATE_BYTES, adam, "Adam state")
+    zb, ub = _zu_bytes(z, u, sparsity)
     d = dict(W=_lookup(PRECISION_BYTES, master, "master weight"), grad=_lookup(PRECISION_BYTES, grad, "gradient"),
-             adam_m=m, adam_v=m, z=get_codec(z).bytes_per_element, u=get_codec(u).bytes_per_element)
+             adam_m=m, adam_v=m, z=zb, u=ub)
     d["total"] = sum(d.values())
     return d
 
@@ -75,6 +85,11 @@ class StateCodec:
     def nbytes(self, packed: dict[str, Tensor]) -> int:
         "Bytes actually stored: every tensor in `packed`."
         return sum(t.numel() * t.element_size() for t in packed.values())
+
+    def bytes_at(self, density: float = 1.0) -> float:  # fraction of nonzero entries
+        "Nominal bytes per element of a tensor with this fraction of nonzeros (dense formats: `bytes_per_element`)."
+        if not 0 <= density <= 1: raise ValueError(f"density is a fraction of nonzero entries, between 0 and 1; got {density}.")
+        return self.bytes_per_element
 
     def _encode(self, x: Tensor) -> dict[str, Tensor]: return {"data": x.clone()}
     def _decode(self, packed) -> Tensor: return packed["data"].clone()
@@ -163,11 +178,64 @@ class Int8BlockCodec(BlockCodec):
     def _scales(self, amax): return torch.clamp(amax / 127, min=torch.finfo(torch.float32).tiny)
     def _round(self, y): return torch.round(y).clamp_(-127, 127).to(torch.int8)
 
+# %% ../nbs/01_lowprec.ipynb #cf42825c
+_BIT_WEIGHTS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+def pack_bits(b: Tensor) -> Tensor:
+    "The flattened bool tensor `b` as uint8, 8 entries a byte (entry 8k+j is bit j of byte k), zero-padded."
+    flat = F.pad(b.reshape(-1).to(torch.uint8), (0, (-b.numel()) % 8)).view(-1, 8)
+    return flat.mul_(torch.tensor(_BIT_WEIGHTS, dtype=torch.uint8, device=b.device)).sum(1, dtype=torch.uint8)
+
+def unpack_bits(packed: Tensor, n: int) -> Tensor:
+    "The first `n` entries of a `pack_bits` result, as a flat bool tensor."
+    w = torch.tensor(_BIT_WEIGHTS, dtype=torch.uint8, device=packed.device)
+    return ((packed.reshape(-1, 1) & w) != 0).view(-1)[:n]
+
+class SparseCodec(StateCodec):
+    "An exactly sparse tensor: a bit-packed keep-mask, the nonzeros only (FP8 with a per-tensor scale, or bf16), the shape."
+    def __init__(self, fmt: str = "e4m3"):  # "e4m3" or "e5m2" (FP8, scaled as in `FP8Codec`), or "bf16" (unscaled)
+        if fmt not in (*FP8_DTYPES, "bf16"):
+            raise ValueError(f"Unknown sparse value format {fmt!r}: use one of {', '.join((*FP8_DTYPES, 'bf16'))}.")
+        self.fmt = fmt
+        self.dtype = torch.bfloat16 if fmt == "bf16" else FP8_DTYPES[fmt]
+        fi = torch.finfo(self.dtype)
+        self.fp8_max = None if fmt == "bf16" else fi.max
+        self.step = fi.smallest_normal * fi.eps              # the smallest positive value (one subnormal step)
+        self.rel_err, self.abs_err = fi.eps / 2, self.step   # a full step: tiny nonzeros are stored as +-step, not 0
+        self.value_bytes = fi.bits / 8
+        self.bytes_per_element = self.bytes_at(1.0)
+        self.name = ("bf16" if fmt == "bf16" else f"fp8_{fmt}") + "_sparse"
+
+    def bytes_at(self, density: float = 1.0) -> float:  # fraction of nonzero entries
+        "Nominal bytes per element: 1/8 for the mask + `density` times the value's bytes (the scale adds ~0)."
+        super().bytes_at(density)   # validates
+        return 1 / 8 + density * self.value_bytes
+
+    def _encode(self, x):
+        keep = x.reshape(-1) != 0
+        vals = x.reshape(-1)[keep]
+        out = {"mask": pack_bits(keep), "shape": x.new_empty((*x.shape, 0), dtype=torch.uint8)}
+        if self.fp8_max is not None:
+            out["scale"] = _fp8_scale(vals.abs().amax() if vals.numel() else x.new_zeros(()), self.fp8_max)
+            vals = vals / out["scale"]
+        # no nonzero may round to 0 (the mask decides the zeros): magnitudes below one step are stored as one step
+        out["data"] = torch.copysign(vals.abs().clamp_(min=self.step), vals).to(self.dtype)
+        return out
+
+    def _decode(self, packed):
+        shape = packed["shape"].shape[:-1]
+        keep = unpack_bits(packed["mask"], shape.numel())
+        vals = packed["data"].float()
+        if "scale" in packed: vals.mul_(packed["scale"])
+        return torch.zeros(keep.shape, device=vals.device).masked_scatter_(keep, vals).view(shape)
+
 # %% ../nbs/01_lowprec.ipynb #74d9264d
 _CODECS = {"fp32": FP32Codec, "bf16": BF16Codec,
            "fp8_e4m3": lambda: FP8Codec("e4m3"), "fp8_e5m2": lambda: FP8Codec("e5m2"),
            "fp8_e4m3_block": lambda: FP8BlockCodec("e4m3"), "fp8_e5m2_block": lambda: FP8BlockCodec("e5m2"),
-           "int8_block": Int8BlockCodec}
+           "int8_block": Int8BlockCodec,
+           "fp8_e4m3_sparse": lambda: SparseCodec("e4m3"), "fp8_e5m2_sparse": lambda: SparseCodec("e5m2"),
+           "bf16_sparse": lambda: SparseCodec("bf16")}
 CODECS = tuple(_CODECS)
 
 def get_codec(name: str) -> StateCodec:

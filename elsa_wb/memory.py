@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 import torch
 from torch import nn
-from .lowprec import get_codec, Int8BlockCodec
+from .lowprec import get_codec, Int8BlockCodec, NOMINAL_SPARSITY
 from .sparsity import SparsitySpec
 from .admm import ADMM
 
@@ -36,7 +36,7 @@ SAMPLE_SHAPE = (256, 1024)         # the sample prunable matrix the codecs, ADMM
 
 METHODS = {
     "elsa":      dict(kind="admm", z_dtype="fp32", u_dtype="fp32", optimizer="adam"),
-    "elsa-l":    dict(kind="admm", z_dtype="fp8_e4m3", u_dtype="bf16", optimizer="adam8bit"),
+    "elsa-l":    dict(kind="admm", z_dtype="fp8_e4m3_sparse", u_dtype="bf16", optimizer="adam8bit"),
     "finetune":  dict(kind="finetune", optimizer="adam"),   # masked fine-tuning of a fixed mask (the control)
     "magnitude": dict(kind="oneshot"),
     "wanda":     dict(kind="oneshot"),
@@ -57,11 +57,12 @@ def _sample(dtype=torch.float32) -> torch.Tensor:
     return (0.02 * torch.randn(SAMPLE_SHAPE, generator=torch.Generator().manual_seed(0))).to(dtype)
 
 @lru_cache(maxsize=None)
-def _admm_bytes(z_dtype: str, u_dtype: str, hessian_source: str) -> dict:
-    "Bytes per entry of each state elsa_wb's `ADMM` keeps, measured on one sample matrix."
+def _admm_bytes(z_dtype: str, u_dtype: str, hessian_source: str, sparsity: float) -> dict:
+    "Bytes per entry of each state elsa_wb's `ADMM` keeps, measured on one sample matrix after one z/u update."
     w = nn.Parameter(_sample())
-    admm = ADMM({"w": w}, SparsitySpec(0.5), z_codec=z_dtype, u_codec=u_dtype, hessian_source=hessian_source,
+    admm = ADMM({"w": w}, SparsitySpec(sparsity), z_codec=z_dtype, u_codec=u_dtype, hessian_source=hessian_source,
                 projection="hessian" if hessian_source == "loss" else "magnitude")
+    admm.update(0)   # u = W - Proj(W): nonzero on the pruned entries, as during training (a fresh u is all zeros)
     sd, n = admm.state_dict(), w.numel()
     masks = [v["w"] for v in sd.values() if isinstance(v, dict) and torch.is_tensor(v.get("w")) and v["w"].dtype == torch.bool]
     h = sd["h"].get("w")
@@ -93,6 +94,7 @@ def bytes_per_param(method: str = "elsa",        # one of METHODS
                     grad: str | None = None,     # dtype of the (sharded) gradients (default: the master's)
                     mask: str = "bool",          # mask storage: "bool" (as elsa_wb keeps it), "bits" or "none" (the paper's count)
                     hessian_source: str = "adam",  # ELSA's score: "adam" reads Adam's v (free), "loss" keeps its own fp32 EMA
+                    sparsity: float = NOMINAL_SPARSITY,  # fraction of zeros in z (sparse codecs' bytes depend on it)
                     prunable: bool = True,       # a prunable weight (z, u, masks) or another parameter (embeddings, norms)
                     shape: "ModelShape | None" = None,  # one-shot only: add one block's statistics amortised over this model
                     ) -> dict:
@@ -106,7 +108,7 @@ def bytes_per_param(method: str = "elsa",        # one of METHODS
         out["grads"] = _elt(grad or master)
         out["adam_m"] = out["adam_v"] = _adam_bytes(optimizer or spec["optimizer"], master)
     if prunable:
-        a = _admm_bytes(z_dtype or spec.get("z_dtype", "fp32"), u_dtype or spec.get("u_dtype", "fp32"), hessian_source)
+        a = _admm_bytes(z_dtype or spec.get("z_dtype", "fp32"), u_dtype or spec.get("u_dtype", "fp32"), hessian_source, sparsity)
         if kind == "admm":
             out["z"], out["u"] = a["z"], a["u"]
             if a["h"]: out["h"] = a["h"]
