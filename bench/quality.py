@@ -50,6 +50,28 @@ def parse(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def zero_shot_of(runs: Path, rows: list[dict]) -> dict:
+    "{cell dir: the cell's zero-shot record} for the cells that scored the offline suite."
+    out = {}
+    for r in rows:
+        f = runs / r["dir"] / "summary.json"
+        zs = json.loads(f.read_text()).get("zero_shot") if f.exists() else None
+        if zs: out[r["dir"]] = zs
+    return out
+
+
+def zero_shot_lines(rec: dict) -> list[str]:
+    "The zero-shot protocol line of quality.md (none when no cell scored the suite)."
+    zs = rec.get("zero_shot_cells") or {}
+    if not zs: return []
+    p = next(iter(zs.values()))["protocol"]
+    tasks = ", ".join(f"{t} ({p['metric'][t]}, chance {next(iter(zs.values()))['results'][t].get('chance')})" for t in p["tasks"])
+    n = sorted({v for z in zs.values() for v in z["protocol"]["n"].values()})
+    se = max(r.get(f"{p['metric'][t]}_stderr", 0) for z in zs.values() for t, r in z["results"].items())
+    return [f"- zero-shot: the offline suite (data/tasks; lm-eval {p['lm_eval']}), {'/'.join(map(str, n))} items per task, {tasks}, "
+            f"scored for {', '.join(sorted(zs))} (empty columns: not scored); standard errors up to {se:.3f} (per cell in quality.json)"]
+
+
 def report(rec: dict) -> str:
     "quality.md: the table, the ratios to the best one-shot method on both texts, and the protocol."
     p, c, e, ft = rec["protocol"], rec["config"], rec["config"]["elsa"], rec["config"]["finetune"]
@@ -70,6 +92,7 @@ def report(rec: dict) -> str:
              f"{c['train_text']}, lr {e['lr']:.3g} (lr_scale {e['lr_scale']}), rho {e['rho']}, interval {e['interval']}, {e['projection']} projection, z0 from {e['init']}",
              f"- sparsegpt+ft: SparseGPT's pruned model, then {ft['finetune_steps']} masked fine-tuning steps ({ft['tokens']:,} tokens, the same as ELSA) at lr {ft['lr']:.3g}",
              f"- `seconds`: wall time of calibration, pruning and training (not loading or evaluation), summed over resumed sessions",
+             *zero_shot_lines(rec),
              f"- model weights: {weights or c['model']}" + (" (4-bit dequantised: numbers differ from bf16-checkpoint papers)" if weights else ""),
              f"- versions: {json.dumps(rec['versions'])}"]
     return "\n".join(lines) + "\n"
@@ -90,10 +113,14 @@ def main(argv=None) -> int:
         print(f"\nbench/quality.py: interrupted. Run the same command again: finished cells in {a.runs} are reused.", file=sys.stderr); return 130
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     key = text_key(SECOND_TEXT)
+    rec["zero_shot_cells"] = zs_cells = zero_shot_of(Path(a.runs), [r for r in rec["rows"] if r.get("dir")])
+    def stderr(r):   # the standard error beside each accuracy (JSON only: the markdown table shows the accuracies)
+        z = zs_cells.get(r.get("dir")) or {}
+        return {f"zs_{t}_stderr": res.get(z["protocol"]["metric"][t] + "_stderr") for t, res in z.get("results", {}).items()}
     rows = [{"method": r["method"], "sparsity": r["sparsity"], "label": r["label"], "ppl": r["ppl"], key: r.get(key),
              **{k: r.get(k) for k in ("train_tokens", "calib_tokens", "seconds", "vs_best_one_shot", f"vs_best_one_shot_{SECOND_TEXT}",
                                       "best_one_shot", "actual_sparsity", "owl", "dir", "error")},
-             **{k: v for k, v in r.items() if k.startswith("zs_")}} for r in rec["rows"]]   # zero-shot accuracy columns (--zero-shot)
+             **{k: v for k, v in r.items() if k.startswith("zs_")}, **stderr(r)} for r in rec["rows"]]   # zero-shot accuracy columns (--zero-shot)
     _write_json(out / "quality.json", dict(rows=rows, protocol=rec["protocol"], command=command, config=rec["config"], runs=str(a.runs),
                                             **{k: rec[k] for k in ("seconds", "versions", "git_commit", "device", "threads", "time")}))
     (out / "quality.md").write_text(report(rec))

@@ -191,4 +191,4 @@ class DistributedElsa(Elsa):
         m = AutoModelForCausalLM.from_config(self.model.config, dtype=getattr(torch, self.cfg.dtype))
         m.load_state_dict(sd)
         if hasattr(self.model, "_elsa_wb_name"): m._elsa_wb_name = self.model._elsa_wb_name
-        return m.to(next(iter(sd.values())).device if self.cfg.device is None else self.cfg.device).eval()
+        return m.to(self.cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()   # evaluated where the run trained
