@@ -69,6 +69,7 @@ class ElsaConfig:
     seed: int = 0                    # seeds data order and every random choice
     device: str | None = None        # "cuda", "cpu" or None (cuda when available)
     dtype: str = "float32"           # master weight dtype (bf16 autocast is used on CUDA)
+    activation_checkpointing: bool = False  # recompute each decoder block's activations in backward (less memory, ~30% more compute)
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
@@ -222,6 +223,7 @@ class Elsa:
         self.init_masks = init_masks
         dev = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(dev, getattr(torch, cfg.dtype))
+        if cfg.activation_checkpointing: self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=dict(use_reentrant=False))
         self.weights = prunable(model)
         self.optimizer = make_optimizer(model, cfg)
         self.scheduler = linear_decay(self.optimizer, cfg.total_steps)
