@@ -27,7 +27,7 @@ SPEC_FIELDS = ("sparsity", "pattern", "scope")   # given together as one --spars
 
 def _config_options(p: argparse.ArgumentParser, skip=SPEC_FIELDS):
     from fastcore.docments import docments
-    docs = docments(ElsaConfig)
+    docs = {k: (v or '').replace('%', '%%') for k, v in docments(ElsaConfig).items()}   # argparse formats help with %
     g = p.add_argument_group("ELSA options (ElsaConfig fields; the one-shot methods read calib_windows and seed, the +ft controls the training budget)")
     for f in dataclasses.fields(ElsaConfig):
         if f.name in skip: continue

@@ -69,7 +69,7 @@ class ElsaConfig:
     seed: int = 0                    # seeds data order and every random choice
     device: str | None = None        # "cuda", "cpu" or None (cuda when available)
     dtype: str = "float32"           # master weight dtype (bf16 autocast is used on CUDA)
-    activation_checkpointing: bool = False  # recompute each decoder block's activations in backward (less memory, ~30% more compute)
+    activation_checkpointing: bool = False  # recompute each decoder block's activations in backward (less memory, about a third more compute)
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
