@@ -14,6 +14,7 @@ from torch.utils.benchmark import Timer
 from .models import prunable_modules, input_dims, sparsity_report, model_name, load_model
 from .events import write_text_atomic
 from .provenance import environment
+from .export import nm_break
 
 # %% auto #0
 __all__ = ['FORMATS', 'DEFAULT_FORMATS', 'BLOCKSIZE', 'TOKENS', 'LAYER_REPEATS', 'MODEL_REPEATS', 'PROMPT_TOKENS', 'NEW_TOKENS',
@@ -40,7 +41,7 @@ def check_formats(formats) -> tuple[str, ...]:
 
 def is_2_4(w: Tensor) -> bool:
     "Whether every 4 consecutive inputs of every row of `w` (out × in) hold at most 2 nonzeros."
-    return w.shape[1] % 4 == 0 and bool(((w.reshape(w.shape[0], -1, 4) != 0).sum(-1) <= 2).all())
+    return nm_break(w, 2, 4) is None   # the export's N:M check
 
 def unavailable(fmt: str, w: Tensor, blocksize: int = BLOCKSIZE) -> str | None:
     "Why `fmt` cannot hold weight `w` (out × in) on its device, in one sentence; None when it can."
