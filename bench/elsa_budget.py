@@ -20,7 +20,7 @@ from elsa_wb.sparsity import SparsitySpec, magnitude_prune
 from elsa_wb.provenance import environment
 
 def variants(steps: int) -> dict:
-    "name -> (ElsaConfig overrides, init method or None, mode). mode 'elsa' or 'masked_ft' (steps=0: fine-tune the init mask)."
+    "name -> (ElsaConfig overrides, init method or None, mode). mode 'elsa' (W dense, z0 from the init mask), 'elsa_warm' (W and z0 from\n    the init method's pruned weights) or 'masked_ft' (steps=0: fine-tune the init method's pruned model)."
     q = max(1, steps // 4)
     return {
         "paper":        (dict(lr=2e-4, lr_scale="none", projection="hessian", interval=32), None, "elsa"),
@@ -40,11 +40,29 @@ def variants(steps: int) -> dict:
         "rms4_sgpt0_ft": (dict(lr=8e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16), steps=steps - q, finetune_steps=q), "sparsegpt", "elsa"),
         "rms2_sgpt0_ft": (dict(lr=4e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16), steps=steps - q, finetune_steps=q), "sparsegpt", "elsa"),
         "rms_sgpt0_ft": (dict(lr=2e-4 * 200 / steps, lr_scale="rms", projection="magnitude", interval=max(1, steps // 16), steps=steps - q, finetune_steps=q), "sparsegpt", "elsa"),
+        # session 4: the budget rule's lr and interval (what bench/quality.py's ELSA row uses), then one change at a time
+        "rule_sgpt0_ft": (dict(lr=None, lr_scale="rms", projection="magnitude", steps=steps - q, finetune_steps=q), "sparsegpt", "elsa"),
+        "warm_ft":       (dict(lr=None, lr_scale="rms", projection="magnitude", steps=steps - q, finetune_steps=q, warm_start=True), "sparsegpt", "elsa_warm"),
+        "prox_sgpt0_ft": (dict(lr=None, lr_scale="rms", projection="magnitude", steps=steps - q, finetune_steps=q, penalty="proximal", rho=5.0 / (steps - q)), "sparsegpt", "elsa"),
+        "prox_warm_ft":  (dict(lr=None, lr_scale="rms", projection="magnitude", steps=steps - q, finetune_steps=q, penalty="proximal", rho=5.0 / (steps - q), warm_start=True), "sparsegpt", "elsa_warm"),
+        "prox_warm_hess_ft": (dict(lr=None, lr_scale="rms", projection="hessian", steps=steps - q, finetune_steps=q, penalty="proximal", rho=5.0 / (steps - q), warm_start=True), "sparsegpt", "elsa_warm"),
+        "prox_warm_lo_ft": (dict(lr=None, lr_scale="rms", projection="magnitude", steps=steps - q, finetune_steps=q, penalty="proximal", rho=1.0 / (steps - q), warm_start=True), "sparsegpt", "elsa_warm"),
     }
 
+_ONE_SHOT = {}   # (method, sparsity) -> (masks, pruned weights): several variants of one invocation share one SparseGPT run
+
 def one_shot(model, tok, method, spec, calib_text):
+    "Prune `model` in place with a one-shot method (cached per invocation); returns the masks."
     from elsa_wb.baselines import prune
-    return prune(model, method, spec, calibration_windows(tok, calib_text, 32, 512, seed=0), progress=False)
+    from elsa_wb.models import prunable
+    key = (method, spec.sparsity)
+    if key not in _ONE_SHOT:
+        masks = prune(model, method, spec, calibration_windows(tok, calib_text, 32, 512, seed=0), progress=False)
+        _ONE_SHOT[key] = (masks, {n: w.detach().clone() for n, w in prunable(model).items()})
+    masks, weights = _ONE_SHOT[key]
+    with torch.no_grad():
+        for n, w in prunable(model).items(): w.copy_(weights[n])
+    return {n: m.clone() for n, m in masks.items()}
 
 def init_masks(method, model, tok, spec, calib_text):
     "Masks of a one-shot method, with the model's dense weights restored afterwards."
@@ -75,7 +93,7 @@ def main():
         cfg = ElsaConfig(**{**dict(sparsity=a.sparsity, steps=a.steps, batch_size=a.batch_size, grad_accum=1, seqlen=a.seqlen,
                                    eval_every=max(1, a.steps // 4), eval_windows=4), **over})
         t0 = time.time()
-        if mode == "masked_ft":   # one-shot weights + mask, then fine-tune with the mask fixed
+        if mode in ("masked_ft", "elsa_warm"):   # one-shot weights + mask, then fine-tune with the mask fixed / ELSA from there
             masks = magnitude_prune(model, spec) if init == "magnitude" else one_shot(model, tok, init, spec, text)
         else: masks = init_masks(init, model, tok, spec, text)   # ELSA from the dense weights, z0 from the init mask
         t_init = time.time() - t0

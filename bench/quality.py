@@ -44,6 +44,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--runs", default=str(ROOT / "runs" / "quality"), help="folder of the cells (default runs/quality)")
     p.add_argument("--owl", action="store_true", help="OWL's per-block allocation for every method")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the rows of OUT/quality.json at the sparsities this invocation does not run (the protocol and "
+                        "settings must match; both commands are recorded)")
     p.add_argument("--zero-shot", type=int, default=None, metavar="N",
                    help="also score the offline zero-shot suite per cell (first N items per task; 0: all 500)")
     _config_options(p)   # --steps, --lr, --calib-windows, ...: every ElsaConfig field, with ElsaConfig's defaults
@@ -80,6 +83,8 @@ def report(rec: dict) -> str:
     lines = [f"# Quality bench: {c['model']}, perplexity after pruning", "",
              f"`{rec['command']}` at {rec['git_commit']}, {rec['time']}, {rec['device']} ({rec['threads']} threads); "
              f"{rec['seconds']:,.0f} s in this invocation (cells reused from an earlier one cost nothing here). Raw rows in quality.json.", "",
+             *[f"Rows at {', '.join(m['sparsities'])} come from `{m['command']}` at {m['git_commit']}, {m['time']} ({m['seconds']:,.0f} s); "
+               f"same protocol and settings (checked by --merge)." for m in rec.get("merged", [])], "",
              markdown_table(rec["rows"]), "",
              *[f"- {l}" for t in (None, SECOND_TEXT) for l in ratio_lines(rec["rows"], t)], "",
              "Protocol:", "",
@@ -96,6 +101,36 @@ def report(rec: dict) -> str:
              f"- model weights: {weights or c['model']}" + (" (4-bit dequantised: numbers differ from bf16-checkpoint papers)" if weights else ""),
              f"- versions: {json.dumps(rec['versions'])}"]
     return "\n".join(lines) + "\n"
+
+
+def _settings(rec: dict) -> dict:
+    "What must match for two invocations' rows to share one table: everything but the sparsities, the zero-shot flag and the\n    ELSA fields still at ElsaConfig's defaults (a field added later must not split old rows from new ones)."
+    from elsa_wb.elsa import ElsaConfig
+    default = ElsaConfig().to_dict()
+    c = {k: v for k, v in rec["config"].items() if k not in ("sparsities", "zero_shot")}
+    c["elsa"] = {k: v for k, v in c["elsa"].items() if k in default and v != (list(default[k]) if isinstance(default[k], tuple) else default[k])}
+    return json.loads(json.dumps(dict(config=c, protocol=rec["protocol"], model=rec["config"]["model"]), default=str))
+
+
+def merge_earlier(rec: dict, rows: list[dict], path: Path) -> list[dict]:
+    "`rows` plus the rows of the earlier `path` at other sparsities; records the earlier invocation in rec['merged']."
+    if not path.exists(): return rows
+    old = json.loads(path.read_text())
+    if _settings(old) != _settings(rec):
+        a, b = _settings(old), _settings(rec)
+        diff = sorted(k for part in ("config", "protocol") for k in set(a[part]) | set(b[part]) if a[part].get(k) != b[part].get(k))
+        raise ValueError(f"--merge: {path} was measured with other settings ({', '.join(diff)} differ): rerun with the same "
+                         f"settings, or write to another --out.")
+    here = {r["sparsity"] for r in rows}
+    kept = [r for r in old["rows"] if r["method"] != "dense" and r["sparsity"] not in here]
+    labels = {r["label"] for r in kept}
+    earlier = [*old.get("merged", []), {**{k: old[k] for k in ("command", "git_commit", "time", "seconds")},
+                                        "sparsities": sorted({r["label"] for r in old["rows"] if r["method"] != "dense"}
+                                                             - {x for e in old.get("merged", []) for x in e["sparsities"]})}]
+    rec["merged"] = [{**e, "sparsities": [x for x in e["sparsities"] if x in labels]} for e in earlier if set(e["sparsities"]) & labels]
+    rec["config"]["sparsities"] = sorted(labels | {r["label"] for r in rows if r["method"] != "dense"})
+    out = rows + kept
+    return sorted(out, key=lambda r: (r["method"] != "dense", float(r["sparsity"]) if r["method"] != "dense" else 0.0))
 
 
 def main(argv=None) -> int:
@@ -121,7 +156,11 @@ def main(argv=None) -> int:
              **{k: r.get(k) for k in ("train_tokens", "calib_tokens", "seconds", "vs_best_one_shot", f"vs_best_one_shot_{SECOND_TEXT}",
                                       "best_one_shot", "actual_sparsity", "owl", "dir", "error")},
              **{k: v for k, v in r.items() if k.startswith("zs_")}, **stderr(r)} for r in rec["rows"]]   # zero-shot accuracy columns (--zero-shot)
-    _write_json(out / "quality.json", dict(rows=rows, protocol=rec["protocol"], command=command, config=rec["config"], runs=str(a.runs),
+    if a.merge:
+        try: rows = merge_earlier(rec, rows, out / "quality.json")
+        except ValueError as e: print(f"bench/quality.py: error: {e}", file=sys.stderr); return 2
+        rec["rows"] = rows
+    _write_json(out / "quality.json", dict(rows=rows, merged=rec.get("merged", []), protocol=rec["protocol"], command=command, config=rec["config"], runs=str(a.runs),
                                             **{k: rec[k] for k in ("seconds", "versions", "git_commit", "device", "threads", "time")}))
     (out / "quality.md").write_text(report(rec))
     print(f"\nwrote {out / 'quality.json'} and {out / 'quality.md'}")

@@ -12,8 +12,8 @@ from .sparsity import SparsitySpec, keep_mask, projection_score, mask_stats, loc
 from .lowprec import get_codec
 
 # %% auto #0
-__all__ = ['RHO_SCHEDULES', 'PROJECTIONS', 'HESSIAN_SOURCES', 'STATS', 'rho_at', 'ADMM', 'penalty_', 'update', 'residuals',
-           'finalize', 'state_dict', 'load_state_dict']
+__all__ = ['RHO_SCHEDULES', 'PROJECTIONS', 'HESSIAN_SOURCES', 'PENALTIES', 'STATS', 'rho_at', 'ADMM', 'penalty_', 'prox_',
+           'update', 'residuals', 'finalize', 'state_dict', 'load_state_dict']
 
 # %% ../nbs/02_admm.ipynb #3520d4f2
 RHO_SCHEDULES = ("constant", "linear", "cosine", "exponential")
@@ -30,6 +30,7 @@ def rho_at(step: int, steps: int | None, rho: float, rho_final: float | None = N
 # %% ../nbs/02_admm.ipynb #7885e8c5
 PROJECTIONS = ("magnitude", "hessian")
 HESSIAN_SOURCES = ("adam", "loss")
+PENALTIES = ("gradient", "proximal")
 
 class ADMM:
     "ADMM auxiliary state (z, u) for named weights; wraps any optimizer (reads Adam's exp_avg_sq for 'hessian')."
@@ -50,15 +51,17 @@ class ADMM:
                  hessian_warmup: int = 0,           # use the magnitude score for updates before this step
                  init_masks: dict[str, Tensor] | None = None,  # initial keep-masks (default: magnitude projection of W)
                  specs: dict[str, SparsitySpec] | None = None,  # per-weight specs (non-uniform allocation), overriding `spec`
+                 penalty: str = "gradient",         # "gradient": rho(W - z + u) added to the gradient (paper); "proximal": see `prox_`
                 ):
         if projection not in PROJECTIONS: raise ValueError(f"Unknown projection {projection!r}: use one of {', '.join(PROJECTIONS)}.")
+        if penalty not in PENALTIES: raise ValueError(f"Unknown penalty {penalty!r}: use one of {', '.join(PENALTIES)}.")
         if hessian_source not in HESSIAN_SOURCES: raise ValueError(f"Unknown hessian_source {hessian_source!r}: use one of {', '.join(HESSIAN_SOURCES)}.")
         if interval < 1: raise ValueError(f"interval must be a positive number of steps, got {interval}.")
         if rho <= 0: raise ValueError(f"rho must be positive, got {rho}.")
         rho_at(0, steps, rho, rho_final, rho_schedule)   # validates the schedule name
         self.weights, self.spec, self.specs = dict(weights), spec, dict(specs or {})
         self.rho0, self.rho, self.rho_final, self.rho_schedule, self.steps = rho, rho, rho_final, rho_schedule, steps
-        self.interval, self.projection, self.in_dims = interval, projection, dict(in_dims or {})
+        self.interval, self.projection, self.in_dims, self.penalty = interval, projection, dict(in_dims or {}), penalty
         self.hessian_source, self.hessian_beta, self.hessian_warmup = hessian_source, hessian_beta, hessian_warmup
         self.z_codec, self.u_codec = get_codec(z_codec), get_codec(u_codec)
         self.n_updates, self.last = 0, {}
@@ -86,12 +89,13 @@ class ADMM:
 # %% ../nbs/02_admm.ipynb #58087d63
 @torch.no_grad()
 def penalty_(self: ADMM):
-    "Add rho * (W - z + u) to every weight's gradient (in place)."
+    "Add rho * (W - z + u) to every weight's gradient (in place); with penalty='proximal' only record h (see `prox_`)."
     scratch = None   # one reusable buffer: this runs every step over all prunable weights, and is memory-bound
     for n, w in self.weights.items():
         if w.grad is None: continue
         w, g = local_tensor(w), local_tensor(w.grad)   # elementwise: each process updates its own shard
         if n in self.h: self.h[n].mul_(self.hessian_beta).addcmul_(g, g, value=1 - self.hessian_beta)
+        if self.penalty == "proximal": continue
         z, u = self.z_codec.view(self.z[n]), self.u_codec.view(self.u[n])   # fp32 states: no copies
         if scratch is None or scratch.device != w.device:
             scratch = torch.empty(max(local_tensor(x).numel() for x in self.weights.values()), device=w.device)
@@ -99,6 +103,20 @@ def penalty_(self: ADMM):
         d.add_(u)
         g.add_(d.to(g.dtype), alpha=self.rho)
 ADMM.penalty_ = penalty_
+
+@torch.no_grad()
+def prox_(self: ADMM):
+    "penalty='proximal': after the optimizer step, W <- (W + rho (z - u)) / (1 + rho) in place (nothing for 'gradient')."
+    if self.penalty != "proximal": return
+    c, scratch = self.rho / (1 + self.rho), None
+    for n, w in self.weights.items():
+        w = local_tensor(w)
+        z, u = self.z_codec.view(self.z[n]), self.u_codec.view(self.u[n])
+        if scratch is None or scratch.device != w.device:
+            scratch = torch.empty(max(local_tensor(x).numel() for x in self.weights.values()), device=w.device)
+        t = torch.sub(z, u, out=scratch[:w.numel()].view(w.shape))   # the proximal target z - u
+        w.lerp_(t.to(w.dtype), c)                                      # W + c (t - W) = (W + rho t) / (1 + rho)
+ADMM.prox_ = prox_
 
 # %% ../nbs/02_admm.ipynb #cede6e88
 def _importance(self: ADMM, name: str, w: Tensor, optimizer, step: int) -> Tensor | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn, Tensor
 from .sparsity import SparsitySpec, keep_mask, projection_score, local_tensor, full_value
-from .admm import ADMM, RHO_SCHEDULES, PROJECTIONS
+from .admm import ADMM, RHO_SCHEDULES, PROJECTIONS, PENALTIES
 from .lowprec import CODECS
 from .models import prunable, input_dims, model_name, sparsity_report
 from .events import emit, JsonlSink, ProgressSink
@@ -48,6 +48,7 @@ class ElsaConfig:
     projection: str = "hessian"      # "hessian" (objective-aware, h*v^2 with Adam's second moment) or "magnitude"
     hessian_source: str = "adam"     # "adam": Adam's exp_avg_sq (paper); "loss": EMA of squared loss gradients only
     hessian_warmup: int = 0          # z-updates before this step use the magnitude score
+    penalty: str = "gradient"        # "gradient": rho (W - z + u) added to the gradient before Adam (paper); "proximal": W <- (W + rho (z - u)) / (1 + rho) after each step
     lr: float | None = None          # peak Adam learning rate (linearly decayed to 0, no warm-up); None: the budget rule
     lr_scale: str = "rms"            # "rms": each prunable matrix's lr is lr * RMS(W0) / 0.02 (LLaMA-2-7B's scale); "none": one lr
     betas: tuple = (0.9, 0.95)       # Adam betas
@@ -61,6 +62,7 @@ class ElsaConfig:
     z_dtype: str = "fp32"            # storage of z: fp32 | bf16 | fp8_e4m3 | ... (ELSA-L: fp8_e4m3_sparse)
     u_dtype: str = "fp32"            # storage of u (ELSA-L: bf16)
     init: str = "magnitude"          # z0's mask: "magnitude" (the paper) or a one-shot method's mask, "wanda" / "sparsegpt"
+    warm_start: bool = False         # W starts at the init method's pruned weights (SparseGPT's reconstruction) instead of the dense ones
     calib_windows: int = 32          # windows of 512 tokens of the training text for a data-driven `init`
     finetune_steps: int = 0          # masked fine-tuning steps after the final projection (0: the paper's algorithm)
     eval_every: int = 50             # evaluate dense and projected loss every N steps (0: only at the end)
@@ -79,6 +81,7 @@ class ElsaConfig:
         self.spec   # builds and checks the SparsitySpec
         checks = [(self.rho > 0, f"rho must be positive, got {self.rho}"),
                   (self.rho_schedule in RHO_SCHEDULES, f"rho_schedule must be one of {', '.join(RHO_SCHEDULES)}, got {self.rho_schedule!r}"),
+                  (self.penalty in PENALTIES, f"penalty must be one of {', '.join(PENALTIES)}, got {self.penalty!r}"),
                   (self.projection in PROJECTIONS, f"projection must be one of {', '.join(PROJECTIONS)}, got {self.projection!r}"),
                   (self.lr_scale in ("none", "rms"), f"lr_scale must be 'none' or 'rms', got {self.lr_scale!r}"),
                   (self.z_dtype in CODECS and self.u_dtype in CODECS, f"z_dtype/u_dtype must be among {', '.join(CODECS)}, got {self.z_dtype!r}/{self.u_dtype!r}"),
@@ -106,7 +109,8 @@ class ElsaConfig:
     def paper(cls, **kw) -> "ElsaConfig":
         "The paper's LLaMA-2-7B recipe (ELSA_SPEC section 7), exactly: 4096 steps of 2x4x2048 tokens, lr 2e-4, rho 1e-2, interval 32."
         return cls(**{**dict(steps=4096, batch_size=2, grad_accum=4, seqlen=2048, lr=2e-4, lr_scale="none", interval=32,
-                             rho=1e-2, rho_schedule="constant", projection="hessian", hessian_source="adam", finetune_steps=0), **kw})
+                             rho=1e-2, rho_schedule="constant", projection="hessian", hessian_source="adam", finetune_steps=0,
+                             penalty="gradient", init="magnitude", warm_start=False), **kw})
     @classmethod
     def from_dict(cls, d: dict) -> "ElsaConfig":
         names = {f.name for f in dataclasses.fields(cls)}
@@ -198,13 +202,14 @@ def set_rng_state(s: dict):
 
 # %% ../nbs/20_elsa.ipynb #ff886bc8
 def start_masks(model: nn.Module, cfg: ElsaConfig, calib: Tensor | None, specs: dict | None = None) -> dict[str, Tensor] | None:
-    "z0's keep-masks from `cfg.init`'s one-shot method on `calib` windows, the dense weights restored; None for 'magnitude'."
+    "z0's keep-masks from `cfg.init`'s one-shot method on `calib` windows, the dense weights restored unless `cfg.warm_start`; None for 'magnitude'."
     if cfg.init == "magnitude": return None
     if calib is None:
         raise ValueError(f"init={cfg.init!r} needs calibration windows: pass calib=calibration_windows(tok, text, cfg.calib_windows, 512), or use init='magnitude'.")
     weights = prunable(model)
     dense = {n: w.detach().clone() for n, w in weights.items()}
     masks = prune(model, cfg.init, cfg.spec, calib, specs=specs, progress=False)
+    if cfg.warm_start: return masks   # W stays at the one-shot method's pruned, error-compensated weights
     with torch.no_grad():
         for n, w in weights.items(): w.copy_(dense[n])
     return masks
@@ -230,7 +235,10 @@ class Elsa:
         self.admm = self.admm_class(self.weights, cfg.spec, rho=cfg.rho, interval=cfg.interval, projection=cfg.projection,
                          z_codec=cfg.z_dtype, u_codec=cfg.u_dtype, rho_schedule=cfg.rho_schedule, rho_final=cfg.rho_final,
                          steps=cfg.steps, in_dims=input_dims(model), hessian_source=cfg.hessian_source,
-                         hessian_warmup=cfg.hessian_warmup, init_masks=init_masks, specs=specs)
+                         hessian_warmup=cfg.hessian_warmup, init_masks=init_masks, specs=specs, penalty=cfg.penalty)
+        if cfg.warm_start:   # W starts feasible, W = z0 (a no-op after a one-shot method pruned it; masks are local shards under FSDP2)
+            with torch.no_grad():
+                for n, w in self.weights.items(): local_tensor(w).mul_(self.admm.mask0[n])
         self.step, self.masks, self.history = 0, None, []
 
     @property
@@ -291,6 +299,7 @@ class Elsa:
                 if s < cfg.steps: hook = self.admm.penalty_
                 else: hook = self._mask_grads
                 out = train_step(self.model, self.optimizer, batches, cfg.clip, after_clip=hook, step=s, reduce_loss=self.reduce_loss)
+                if s < cfg.steps: self.admm.prox_()   # penalty="proximal": the pull toward z - u (nothing for "gradient")
                 self.scheduler.step()
                 if s >= cfg.steps: self._apply_masks()
                 self.step = s + 1
