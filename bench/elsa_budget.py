@@ -55,7 +55,7 @@ def one_shot(model, tok, method, spec, calib_text):
     "Prune `model` in place with a one-shot method (cached per invocation); returns the masks."
     from elsa_wb.baselines import prune
     from elsa_wb.models import prunable
-    key = (method, spec.sparsity)
+    key = (method, spec)
     if key not in _ONE_SHOT:
         masks = prune(model, method, spec, calibration_windows(tok, calib_text, 32, 512, seed=0), progress=False)
         _ONE_SHOT[key] = (masks, {n: w.detach().clone() for n, w in prunable(model).items()})

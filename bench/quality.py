@@ -22,7 +22,7 @@ for _v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"): os.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from elsa_wb.cli import _config_options, config_from_args, _write_json, METHODS
-from elsa_wb.compare import compare, markdown_table, ratio_lines, text_key, SPARSITIES, COMPARE_METHODS
+from elsa_wb.compare import compare, markdown_table, ratio_lines, text_key, add_ratios, SPARSITIES, COMPARE_METHODS
 from elsa_wb.elsa import NonFiniteLoss
 from elsa_wb.models import EMBEDDED
 
@@ -45,8 +45,10 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--owl", action="store_true", help="OWL's per-block allocation for every method")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--merge", action="store_true",
-                   help="keep the rows of OUT/quality.json at the sparsities this invocation does not run (the protocol and "
-                        "settings must match; both commands are recorded)")
+                   help="keep the rows of OUT/quality.json that this invocation does not measure (the protocol and settings "
+                        "must match; each row records which command measured it)")
+    p.add_argument("--variant", metavar="NAME", help="name these ELSA settings: their rows are `elsa-NAME` (e.g. with --merge, "
+                   "beside the plain `elsa` rows)")
     p.add_argument("--zero-shot", type=int, default=None, metavar="N",
                    help="also score the offline zero-shot suite per cell (first N items per task; 0: all 500)")
     _config_options(p)   # --steps, --lr, --calib-windows, ...: every ElsaConfig field, with ElsaConfig's defaults
@@ -75,6 +77,18 @@ def zero_shot_lines(rec: dict) -> list[str]:
             f"scored for {', '.join(sorted(zs))} (empty columns: not scored); standard errors up to {se:.3f} (per cell in quality.json)"]
 
 
+def invocation_lines(rec: dict) -> list[str]:
+    "Which command measured which rows, when the table merges several invocations (--merge)."
+    inv = rec.get("invocations") or []
+    if len(inv) < 2: return []
+    cells = {}
+    for r in rec["rows"]:
+        if r["method"] != "dense": cells.setdefault(r.get("invocation", 0), {}).setdefault(r["label"], []).append(r["method"])
+    return ["Rows merged from several invocations (same protocol and settings, checked by --merge):", ""] + [
+        f"- `{v['command']}` at {v['git_commit']}, {v['time']} ({v['seconds']:,.0f} s): "
+        + "; ".join(f"{lab} {', '.join(ms)}" for lab, ms in cells.get(i, {}).items()) for i, v in enumerate(inv) if i in cells]
+
+
 def report(rec: dict) -> str:
     "quality.md: the table, the ratios to the best one-shot method on both texts, and the protocol."
     p, c, e, ft = rec["protocol"], rec["config"], rec["config"]["elsa"], rec["config"]["finetune"]
@@ -83,8 +97,7 @@ def report(rec: dict) -> str:
     lines = [f"# Quality bench: {c['model']}, perplexity after pruning", "",
              f"`{rec['command']}` at {rec['git_commit']}, {rec['time']}, {rec['device']} ({rec['threads']} threads); "
              f"{rec['seconds']:,.0f} s in this invocation (cells reused from an earlier one cost nothing here). Raw rows in quality.json.", "",
-             *[f"Rows at {', '.join(m['sparsities'])} come from `{m['command']}` at {m['git_commit']}, {m['time']} ({m['seconds']:,.0f} s); "
-               f"same protocol and settings (checked by --merge)." for m in rec.get("merged", [])], "",
+             *invocation_lines(rec), "",
              markdown_table(rec["rows"]), "",
              *[f"- {l}" for t in (None, SECOND_TEXT) for l in ratio_lines(rec["rows"], t)], "",
              "Protocol:", "",
@@ -95,6 +108,8 @@ def report(rec: dict) -> str:
              f"- calibration: {c['calib']['windows']} windows of {c['calib']['seqlen']} tokens of {c['train_text']} (train split), seed {c['calib']['seed']}",
              f"- ELSA: {e['steps']} ADMM steps (+ {e['finetune_steps']} fine-tuning) x {e['batch_size']}x{e['grad_accum']}x{e['seqlen']} tokens of "
              f"{c['train_text']}, lr {e['lr']:.3g} (lr_scale {e['lr_scale']}), rho {e['rho']}, interval {e['interval']}, {e['projection']} projection, z0 from {e['init']}",
+             *[f"- elsa-{name}: as ELSA but " + ", ".join(f"{k} {v}" for k, v in _elsa_settings(v).items() if _elsa_settings(e).get(k) != v)
+               + "".join(f", {k} default" for k in _elsa_settings(e) if k not in _elsa_settings(v)) for name, v in c.get("variants", {}).items()],
              f"- sparsegpt+ft: SparseGPT's pruned model, then {ft['finetune_steps']} masked fine-tuning steps ({ft['tokens']:,} tokens, the same as ELSA) at lr {ft['lr']:.3g}",
              f"- `seconds`: wall time of calibration, pruning and training (not loading or evaluation), summed over resumed sessions",
              *zero_shot_lines(rec),
@@ -103,34 +118,43 @@ def report(rec: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _settings(rec: dict) -> dict:
-    "What must match for two invocations' rows to share one table: everything but the sparsities, the zero-shot flag and the\n    ELSA fields still at ElsaConfig's defaults (a field added later must not split old rows from new ones)."
+def _elsa_settings(elsa: dict) -> dict:
+    "ELSA fields not at ElsaConfig's defaults (a field added later must not split old rows from new ones)."
     from elsa_wb.elsa import ElsaConfig
-    default = ElsaConfig().to_dict()
-    c = {k: v for k, v in rec["config"].items() if k not in ("sparsities", "zero_shot")}
-    c["elsa"] = {k: v for k, v in c["elsa"].items() if k in default and v != (list(default[k]) if isinstance(default[k], tuple) else default[k])}
-    return json.loads(json.dumps(dict(config=c, protocol=rec["protocol"], model=rec["config"]["model"]), default=str))
+    default = {k: (list(v) if isinstance(v, tuple) else v) for k, v in ElsaConfig().to_dict().items()}
+    return json.loads(json.dumps({k: v for k, v in elsa.items() if k in default and v != default[k]}, default=str))
 
 
-def merge_earlier(rec: dict, rows: list[dict], path: Path) -> list[dict]:
-    "`rows` plus the rows of the earlier `path` at other sparsities; records the earlier invocation in rec['merged']."
+def _settings(rec: dict, variant: bool = False) -> dict:
+    "What must match for two invocations' rows to share one table: the protocol and the config but for the sparsities,\n    methods and zero-shot flag; the ELSA settings too unless the new rows are a named variant (they carry their own)."
+    c = {k: v for k, v in rec["config"].items() if k not in ("sparsities", "methods", "zero_shot", "variants", "elsa")}
+    if not variant: c["elsa"] = _elsa_settings(rec["config"]["elsa"])
+    return json.loads(json.dumps(dict(config=c, protocol=rec["protocol"]), default=str))
+
+
+def merge_earlier(rec: dict, rows: list[dict], path: Path, variant: str | None = None) -> list[dict]:
+    "`rows` plus the rows of the earlier `path` that this invocation did not measure (same method and sparsity: the new\n    row wins); every row keeps the index of the invocation that measured it in rec['invocations']."
     if not path.exists(): return rows
     old = json.loads(path.read_text())
-    if _settings(old) != _settings(rec):
-        a, b = _settings(old), _settings(rec)
+    a, b = _settings(old, bool(variant)), _settings(rec, bool(variant))
+    if a != b:
         diff = sorted(k for part in ("config", "protocol") for k in set(a[part]) | set(b[part]) if a[part].get(k) != b[part].get(k))
         raise ValueError(f"--merge: {path} was measured with other settings ({', '.join(diff)} differ): rerun with the same "
-                         f"settings, or write to another --out.")
-    here = {r["sparsity"] for r in rows}
-    kept = [r for r in old["rows"] if r["method"] != "dense" and r["sparsity"] not in here]
-    labels = {r["label"] for r in kept}
-    earlier = [*old.get("merged", []), {**{k: old[k] for k in ("command", "git_commit", "time", "seconds")},
-                                        "sparsities": sorted({r["label"] for r in old["rows"] if r["method"] != "dense"}
-                                                             - {x for e in old.get("merged", []) for x in e["sparsities"]})}]
-    rec["merged"] = [{**e, "sparsities": [x for x in e["sparsities"] if x in labels]} for e in earlier if set(e["sparsities"]) & labels]
-    rec["config"]["sparsities"] = sorted(labels | {r["label"] for r in rows if r["method"] != "dense"})
-    out = rows + kept
-    return sorted(out, key=lambda r: (r["method"] != "dense", float(r["sparsity"]) if r["method"] != "dense" else 0.0))
+                         f"settings{'' if variant else ' (or name the new ELSA settings with --variant)'}, or write to another --out.")
+    invocations = old.get("invocations") or [{k: old[k] for k in ("command", "git_commit", "time", "seconds")}]
+    here = {(r["method"], r["label"]) for r in rows}
+    kept = [{**r, "invocation": r.get("invocation", 0)} for r in old["rows"] if (r["method"], r["label"]) not in here]
+    me = len(invocations)
+    rec["invocations"] = invocations + [{k: rec[k] for k in ("command", "git_commit", "time", "seconds")}]
+    if variant:   # the plain `elsa` and control rows keep their settings; the variant's are in config.variants
+        for k in ("elsa", "finetune"): rec["config"][k] = old["config"][k]
+    rec["config"]["variants"] = {**old["config"].get("variants", {}), **rec["config"].get("variants", {})}
+    out = kept + [{**r, "invocation": me} for r in rows]
+    rec["config"]["sparsities"] = sorted({r["label"] for r in out if r["method"] != "dense"}, key=lambda x: float(x.rstrip("%")))
+    rec["config"]["methods"] = list(dict.fromkeys(r["method"] for r in out if r["method"] != "dense"))
+    for k in ("ppl", text_key(SECOND_TEXT)): add_ratios(out, k)   # the best one-shot row may come from either invocation
+    order = {m: i for i, m in enumerate(("dense", "magnitude", "wanda", "sparsegpt"))}
+    return sorted(out, key=lambda r: (r["method"] != "dense", float(r["sparsity"]), order.get(r["method"], 9), r["method"]))
 
 
 def main(argv=None) -> int:
@@ -156,11 +180,16 @@ def main(argv=None) -> int:
              **{k: r.get(k) for k in ("train_tokens", "calib_tokens", "seconds", "vs_best_one_shot", f"vs_best_one_shot_{SECOND_TEXT}",
                                       "best_one_shot", "actual_sparsity", "owl", "dir", "error")},
              **{k: v for k, v in r.items() if k.startswith("zs_")}, **stderr(r)} for r in rec["rows"]]   # zero-shot accuracy columns (--zero-shot)
+    if a.variant:   # a named ELSA variant: its rows are `elsa-NAME`, its settings in config.variants
+        for r in rows:
+            if r["method"] == "elsa": r["method"] = f"elsa-{a.variant}"
+        rec["config"]["variants"] = {a.variant: rec["config"]["elsa"]}
     if a.merge:
-        try: rows = merge_earlier(rec, rows, out / "quality.json")
+        try: rows = merge_earlier(rec, rows, out / "quality.json", a.variant)
         except ValueError as e: print(f"bench/quality.py: error: {e}", file=sys.stderr); return 2
         rec["rows"] = rows
-    _write_json(out / "quality.json", dict(rows=rows, merged=rec.get("merged", []), protocol=rec["protocol"], command=command, config=rec["config"], runs=str(a.runs),
+    rec.setdefault("invocations", [{k: rec[k] for k in ("command", "git_commit", "time", "seconds")}])
+    _write_json(out / "quality.json", dict(rows=rows, invocations=rec["invocations"], protocol=rec["protocol"], command=command, config=rec["config"], runs=str(a.runs),
                                             **{k: rec[k] for k in ("seconds", "versions", "git_commit", "device", "threads", "time")}))
     (out / "quality.md").write_text(report(rec))
     print(f"\nwrote {out / 'quality.json'} and {out / 'quality.md'}")

@@ -1,0 +1,78 @@
+"The bench scripts' bookkeeping (no training): quality.py --merge and budget.py's table, on the committed quality.json."
+import copy, importlib.util, json, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+QUALITY = json.loads((ROOT / "bench" / "results" / "quality.json").read_text())
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+
+def one_sparsity(rec, s):
+    "The committed bench cut down to dense plus the rows at sparsity `s`, as one invocation's record."
+    r = copy.deepcopy(rec)
+    r["rows"] = [x for x in r["rows"] if x["method"] == "dense" or x["sparsity"] == s]
+    r["config"]["sparsities"] = [x["label"] for x in r["rows"] if x["method"] != "dense"][:1]
+    return r
+
+
+def test_merge_keeps_other_sparsities_and_refuses_other_settings(tmp_path):
+    q = load("quality")
+    sparsities = sorted({r["sparsity"] for r in QUALITY["rows"] if r["method"] != "dense"})
+    first, last = sparsities[0], sparsities[-1]
+    earlier = one_sparsity(QUALITY, first)
+    path = tmp_path / "quality.json"; path.write_text(json.dumps(earlier))
+    now = one_sparsity(QUALITY, last)
+    want = earlier["config"]["sparsities"] + now["config"]["sparsities"]
+    rows = q.merge_earlier(now, now["rows"], path)
+    assert [r["method"] for r in rows].count("dense") == 1 and rows[0]["method"] == "dense"
+    assert {r["sparsity"] for r in rows if r["method"] != "dense"} == {first, last}
+    assert [r["sparsity"] for r in rows] == sorted(r["sparsity"] for r in rows)   # dense first, then by sparsity
+    assert [v["command"] for v in now["invocations"]] == [earlier["command"], now["command"]]
+    assert {r["invocation"] for r in rows if r["sparsity"] == first} == {0} and {r["invocation"] for r in rows if r["sparsity"] == last} == {1}
+    assert now["config"]["sparsities"] == want
+    other = one_sparsity(QUALITY, last); other["config"]["elsa"]["lr"] = 1e-3
+    with pytest.raises(ValueError, match="other settings"):
+        q.merge_earlier(other, other["rows"], path)
+    md = q.report({**now, "rows": rows})
+    assert earlier["command"] in md and now["command"] in md
+
+
+def test_variant_rows_sit_beside_elsa_with_their_settings(tmp_path):
+    q = load("quality")
+    path = tmp_path / "quality.json"; path.write_text(json.dumps(QUALITY))
+    s = next(r["sparsity"] for r in QUALITY["rows"] if r["method"] == "elsa")
+    v = copy.deepcopy(QUALITY)
+    v["rows"] = [dict(r, method="elsa-prox", ppl=r["ppl"] / 2) for r in v["rows"] if r["method"] == "elsa" and r["sparsity"] == s]
+    v["config"]["elsa"] = {**v["config"]["elsa"], "penalty": "proximal", "rho": 0.05}
+    v["config"]["variants"] = {"prox": v["config"]["elsa"]}
+    with pytest.raises(ValueError, match="--variant"):
+        q.merge_earlier(copy.deepcopy(v), v["rows"], path)          # other ELSA settings without a name are refused
+    rows = q.merge_earlier(v, v["rows"], path, variant="prox")
+    assert len(rows) == len(QUALITY["rows"]) + 1
+    assert v["config"]["elsa"] == QUALITY["config"]["elsa"] and v["config"]["variants"]["prox"]["penalty"] == "proximal"
+    new = next(r for r in rows if r["method"] == "elsa-prox")
+    best = min(r["ppl"] for r in rows if r["method"] in ("magnitude", "wanda", "sparsegpt") and r["sparsity"] == s)
+    assert new["vs_best_one_shot"] == pytest.approx(new["ppl"] / best)
+    md = q.report({**v, "rows": rows})
+    assert "elsa-prox: as ELSA but" in md and "penalty proximal" in md and "rho 0.05" in md
+
+
+def test_budget_table_pairs_elsa_with_its_control(tmp_path):
+    b = load("budget")
+    rows = b.budget_rows(QUALITY, "quality.json")
+    tab = b.table(rows)
+    assert {t["sparsity"] for t in tab} == {r["sparsity"] for r in QUALITY["rows"] if r["method"] == "elsa"}
+    for t in tab:
+        elsa = next(r for r in QUALITY["rows"] if r["method"] == "elsa" and r["sparsity"] == t["sparsity"])
+        ctrl = next(r for r in QUALITY["rows"] if r["method"] == "sparsegpt+ft" and r["sparsity"] == t["sparsity"])
+        assert t["elsa_vs_control"] == pytest.approx(elsa["ppl"] / ctrl["ppl"])
+        assert t["steps"] == QUALITY["config"]["elsa"]["steps"] + QUALITY["config"]["elsa"]["finetune_steps"]
+    other = copy.deepcopy(QUALITY); other["protocol"]["windows"] = 1
+    with pytest.raises(ValueError, match="another protocol"):
+        b.check_protocol({"a": QUALITY, "b": other})
