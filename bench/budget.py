@@ -15,63 +15,72 @@ import argparse, json, shlex, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAINED = ("sparsegpt+ft", "elsa")
+CONTROL = "sparsegpt+ft"
+def trained(method: str) -> bool: return method == CONTROL or method == "elsa" or method.startswith("elsa-")
 
 
 def budget_rows(bench: dict, source: str) -> list[dict]:
     "One row per (sparsity, method) of a quality bench, with its training budget in steps and tokens."
-    e = bench["config"]["elsa"]
-    steps = e["steps"] + e["finetune_steps"]
+    cfgs = {"elsa": bench["config"]["elsa"], CONTROL: bench["config"]["elsa"],
+            **{f"elsa-{k}": v for k, v in bench["config"].get("variants", {}).items()}}
     out = []
     for r in bench["rows"]:
-        if r["method"] not in (*TRAINED, "sparsegpt"): continue
-        out.append(dict(sparsity=r["sparsity"], label=r["label"], method=r["method"], steps=steps if r["method"] in TRAINED else 0,
-                        admm_steps=e["steps"] if r["method"] == "elsa" else 0, train_tokens=r.get("train_tokens"),
+        if not (trained(r["method"]) or r["method"] == "sparsegpt"): continue
+        e = cfgs[r["method"]] if trained(r["method"]) else None
+        out.append(dict(sparsity=r["sparsity"], label=r["label"], method=r["method"], steps=e["steps"] + e["finetune_steps"] if e else 0,
+                        admm_steps=e["steps"] if e and r["method"] != CONTROL else 0, train_tokens=r.get("train_tokens"),
                         ppl=r["ppl"], ppl_austen=r.get("ppl_austen"), seconds=r.get("seconds"), source=source,
                         command=bench["command"], git_commit=bench["git_commit"]))
     return out
 
 
 def check_protocol(benches: dict[str, dict]):
-    "All benches must share the evaluation protocol and everything but the budget."
+    "All benches must share the evaluation protocol, calibration and training data and batch shape."
     keys = lambda b: json.dumps(dict(protocol=b["protocol"], model=b["config"]["model"], calib=b["config"]["calib"],
-                                     train=b["config"]["train_text"], seqlen=b["config"]["elsa"]["seqlen"], batch=b["config"]["elsa"]["batch_size"],
-                                     init=b["config"]["elsa"]["init"], projection=b["config"]["elsa"]["projection"]), sort_keys=True, default=str)
+                                     train=b["config"]["train_text"], seqlen=b["config"]["elsa"]["seqlen"], batch=b["config"]["elsa"]["batch_size"]),
+                                sort_keys=True, default=str)
     first, *rest = benches
     bad = [p for p in rest if keys(benches[p]) != keys(benches[first])]
-    if bad: raise ValueError(f"{bad[0]} was measured with another protocol or setting than {first}: compare benches that differ only in --steps/--finetune-steps.")
+    if bad: raise ValueError(f"{bad[0]} was measured with another protocol or setting than {first}: compare benches that differ only in the training budget.")
 
 
-def table(rows: list[dict]) -> list[dict]:
-    "Per (sparsity, steps): one-shot, control and ELSA perplexities side by side, with ELSA / control."
+def table(rows: list[dict]) -> tuple[list[str], list[dict]]:
+    "The trained methods, and per (sparsity, steps) their perplexities beside SparseGPT one-shot's, with each ELSA / control."
+    methods = sorted({r["method"] for r in rows if trained(r["method"])}, key=lambda m: (m != CONTROL, m))
     by = {}
     for r in rows:
-        if r["method"] == "sparsegpt": continue
-        by.setdefault((r["sparsity"], r["steps"]), {})[r["method"]] = r
+        if trained(r["method"]): by.setdefault((r["sparsity"], r["steps"]), {})[r["method"]] = r
     one_shot = {r["sparsity"]: r for r in rows if r["method"] == "sparsegpt"}
     out = []
     for (s, steps), m in sorted(by.items()):
-        c, e, o = m.get("sparsegpt+ft"), m.get("elsa"), one_shot.get(s)
-        ratio = lambda k: (e[k] / c[k]) if c and e and c.get(k) and e.get(k) else None
-        out.append(dict(sparsity=s, steps=steps, train_tokens=(e or c)["train_tokens"], sparsegpt=o and o["ppl"],
-                        control=c and c["ppl"], elsa=e and e["ppl"], elsa_vs_control=ratio("ppl"),
-                        sparsegpt_austen=o and o["ppl_austen"], control_austen=c and c["ppl_austen"], elsa_austen=e and e["ppl_austen"],
-                        elsa_vs_control_austen=ratio("ppl_austen"), source=(e or c)["source"]))
-    return out
+        o, c = one_shot.get(s), m.get(CONTROL)
+        row = dict(sparsity=s, steps=steps, train_tokens=next(iter(m.values()))["train_tokens"])
+        for sfx in ("", "_austen"):
+            row[f"sparsegpt{sfx}"] = o and o[f"ppl{sfx}"]
+            for meth in methods:
+                v = m.get(meth, {}).get(f"ppl{sfx}")
+                row[f"{meth}{sfx}"] = v
+                if meth != CONTROL: row[f"{meth}_vs_control{sfx}"] = v / c[f"ppl{sfx}"] if v and c and c.get(f"ppl{sfx}") else None
+        row["sources"] = sorted({r["source"] for r in m.values()})
+        out.append(row)
+    return methods, out
 
 
-def markdown(tab: list[dict], command: str, env: dict) -> str:
+def markdown(methods: list[str], tab: list[dict], command: str, env: dict) -> str:
     f = lambda x: "-" if x is None else f"{x:,.1f}"
     g = lambda x: "-" if x is None else f"{x:.2f}x"
-    lines = ["# ELSA vs SparseGPT + masked fine-tuning across training budgets", "",
-             f"`{command}` at {env['git_commit']}, {env['time']}. Each row's numbers come from one quality bench (`source`), "
-             "where the control and ELSA ran side by side with the same tokens.", "",
-             "| sparsity | steps | train tokens | SparseGPT one-shot | SparseGPT + FT | ELSA | ELSA / control | Austen: one-shot | control | ELSA | ELSA / control |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in tab:
-        lines.append(f"| {r['sparsity']:.0%} | {r['steps']} | {r['train_tokens']:,} | {f(r['sparsegpt'])} | {f(r['control'])} | {f(r['elsa'])} | "
-                     f"{g(r['elsa_vs_control'])} | {f(r['sparsegpt_austen'])} | {f(r['control_austen'])} | {f(r['elsa_austen'])} | {g(r['elsa_vs_control_austen'])} |")
-    return "\n".join(lines) + "\n"
+    elsas = [m for m in methods if m != CONTROL]
+    head = ["SparseGPT one-shot", *methods, *[f"{m} / control" for m in elsas]]
+    lines = ["# ELSA vs SparseGPT + masked fine-tuning (the control) across training budgets", "",
+             f"`{command}` at {env['git_commit']}, {env['time']}. Each row comes from one quality bench run, where the control and "
+             "ELSA trained side by side on the same tokens; perplexity on the handbook, then on Austen.", ""]
+    for sfx, name in (("", "handbook"), ("_austen", "Austen")):
+        lines += [f"**{name}**", "", "| sparsity | steps | train tokens | " + " | ".join(head) + " |", "|---|" + "---:|" * (2 + len(head))]
+        for r in tab:
+            cells = [f(r[f"sparsegpt{sfx}"]), *[f(r[f"{m}{sfx}"]) for m in methods], *[g(r[f"{m}_vs_control{sfx}"]) for m in elsas]]
+            lines.append(f"| {r['sparsity']:.0%} | {r['steps']} | {r['train_tokens']:,} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -86,13 +95,13 @@ def main(argv=None) -> int:
     except (OSError, ValueError, KeyError) as e:
         print(f"bench/budget.py: error: {e}", file=sys.stderr); return 2
     rows = [r for b, d in benches.items() for r in budget_rows(d, str(Path(b).resolve().relative_to(ROOT)) if Path(b).resolve().is_relative_to(ROOT) else b)]
-    tab = table(rows)
+    methods, tab = table(rows)
     env = environment()
     command = shlex.join(["python", "bench/budget.py", *(sys.argv[1:] if argv is None else argv)])
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(dict(table=tab, rows=rows, command=command, **env), indent=1, default=str))
-    out.with_suffix(".md").write_text(markdown(tab, command, env))
-    print(markdown(tab, command, env))
+    out.with_suffix(".json").write_text(json.dumps(dict(methods=methods, table=tab, rows=rows, command=command, **env), indent=1, default=str))
+    out.with_suffix(".md").write_text(markdown(methods, tab, command, env))
+    print(markdown(methods, tab, command, env))
     return 0
 
 

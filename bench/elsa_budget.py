@@ -46,6 +46,9 @@ def variants(steps: int) -> dict:
         "prox_sgpt0_ft": (dict(lr=None, lr_scale="rms", projection="magnitude", steps=steps - q, finetune_steps=q, penalty="proximal", rho=5.0 / (steps - q)), "sparsegpt", "elsa"),
         "prox_warm_ft":  (dict(lr=None, lr_scale="rms", projection="magnitude", steps=steps - q, finetune_steps=q, penalty="proximal", rho=5.0 / (steps - q), warm_start=True), "sparsegpt", "elsa_warm"),
         "prox_warm_hess_ft": (dict(lr=None, lr_scale="rms", projection="hessian", steps=steps - q, finetune_steps=q, penalty="proximal", rho=5.0 / (steps - q), warm_start=True), "sparsegpt", "elsa_warm"),
+        "warm_hloss_ft": (dict(lr=None, lr_scale="rms", projection="hessian", hessian_source="loss", hessian_warmup=q, steps=steps - q, finetune_steps=q, warm_start=True), "sparsegpt", "elsa_warm"),
+        "warm_lowrho_ft": (dict(lr=None, lr_scale="rms", projection="magnitude", rho=1e-3, steps=steps - q, finetune_steps=q, warm_start=True), "sparsegpt", "elsa_warm"),
+        "prox_warm_hi_ft": (dict(lr=None, lr_scale="rms", projection="magnitude", steps=steps - q, finetune_steps=q, penalty="proximal", rho=20.0 / (steps - q), warm_start=True), "sparsegpt", "elsa_warm"),
         "prox_warm_lo_ft": (dict(lr=None, lr_scale="rms", projection="magnitude", steps=steps - q, finetune_steps=q, penalty="proximal", rho=1.0 / (steps - q), warm_start=True), "sparsegpt", "elsa_warm"),
     }
 

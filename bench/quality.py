@@ -98,7 +98,7 @@ def report(rec: dict) -> str:
              f"`{rec['command']}` at {rec['git_commit']}, {rec['time']}, {rec['device']} ({rec['threads']} threads); "
              f"{rec['seconds']:,.0f} s in this invocation (cells reused from an earlier one cost nothing here). Raw rows in quality.json.", "",
              *invocation_lines(rec), "",
-             markdown_table(rec["rows"]), "",
+             markdown_table([{k: v for k, v in r.items() if not k.endswith("_stderr")} for r in rec["rows"]]), "",
              *[f"- {l}" for t in (None, SECOND_TEXT) for l in ratio_lines(rec["rows"], t)], "",
              "Protocol:", "",
              f"- evaluation: perplexity on the first {p['windows']} non-overlapping windows of {p['seqlen']} tokens of {p['text']} "
@@ -153,7 +153,7 @@ def merge_earlier(rec: dict, rows: list[dict], path: Path, variant: str | None =
     rec["config"]["sparsities"] = sorted({r["label"] for r in out if r["method"] != "dense"}, key=lambda x: float(x.rstrip("%")))
     rec["config"]["methods"] = list(dict.fromkeys(r["method"] for r in out if r["method"] != "dense"))
     for k in ("ppl", text_key(SECOND_TEXT)): add_ratios(out, k)   # the best one-shot row may come from either invocation
-    order = {m: i for i, m in enumerate(("dense", "magnitude", "wanda", "sparsegpt"))}
+    order = {m: i for i, m in enumerate(("dense", "magnitude", "wanda", "sparsegpt", "sparsegpt+ft", "elsa"))}
     return sorted(out, key=lambda r: (r["method"] != "dense", float(r["sparsity"]), order.get(r["method"], 9), r["method"]))
 
 

@@ -18,9 +18,10 @@ from .events import JsonlSink, ProgressSink, read_jsonl, write_text_atomic
 from .provenance import environment
 
 # %% auto #0
-__all__ = ['SPEC_FIELDS', 'ONE_SHOT', 'FINETUNED', 'METHODS', 'DENSE', 'CALIB_SEQLEN', 'DEMO_ELSA', 'config_from_args',
-           'one_shot_of', 'needs_calib', 'finetune_config', 'training_config', 'cmd_fetch', 'cmd_eval', 'run_config',
-           'check_run', 'prune_run', 'cmd_prune', 'demo', 'cmd_demo', 'cmd_report', 'cmd_compare', 'parser', 'main']
+__all__ = ['SPEC_FIELDS', 'ONE_SHOT', 'FINETUNED', 'METHODS', 'DENSE', 'CALIB_SEQLEN', 'DEMO_STEPS', 'DEMO_ELSA',
+           'config_from_args', 'one_shot_of', 'needs_calib', 'finetune_config', 'training_config', 'cmd_fetch',
+           'cmd_eval', 'run_config', 'check_run', 'prune_run', 'cmd_prune', 'demo', 'cmd_demo', 'cmd_report',
+           'cmd_compare', 'parser', 'main']
 
 # %% ../nbs/50_cli.ipynb #b1a60ff4
 SPEC_FIELDS = ("sparsity", "pattern", "scope")   # given together as one --sparsity (0.7, 70%, 2:4)
@@ -278,7 +279,8 @@ def cmd_prune(a):
                      distributed=a.distributed)
 
 # %% ../nbs/50_cli.ipynb #a281f598
-DEMO_ELSA = dict(steps=32, batch_size=2, grad_accum=1, seqlen=256, projection="magnitude", eval_every=0, checkpoint_every=0)   # lr, interval: the budget rule
+DEMO_STEPS = 32   # ELSA's optimizer steps in the demo (ADMM + masked)
+DEMO_ELSA = dict(batch_size=2, grad_accum=1, seqlen=256, eval_every=0, checkpoint_every=0, calib_windows=16)   # on top of ElsaConfig.cpu_budget; lr, interval: the budget rule
 
 def demo(model_id: str = DEFAULT_MODEL, sparsities=(0.5, 0.7, 0.9), elsa_sparsities=(0.7, 0.9), windows: int = 16,
          seqlen: int = 512, elsa_steps: int | None = None, out: str | Path | None = None) -> list[dict]:
@@ -296,20 +298,29 @@ def demo(model_id: str = DEFAULT_MODEL, sparsities=(0.5, 0.7, 0.9), elsa_sparsit
     for s in sparsities:
         model.load_state_dict(ref); t0 = time.time(); magnitude_prune(model, SparsitySpec(s)); dt = time.time() - t0
         row("magnitude", s, text_perplexity(model, tok, EVAL_CORPUS, seqlen=seqlen, max_windows=windows), dt, "no data")
+    text = corpus("pydocs", "train")
     for s in elsa_sparsities:
         model.load_state_dict(ref)
-        cfg = ElsaConfig(sparsity=s, **{**DEMO_ELSA, **({"steps": elsa_steps} if elsa_steps else {})})
-        stream = train_stream(tok, corpus("pydocs", "train"), cfg.batch_size, cfg.seqlen, cfg.seed)
-        t0 = time.time(); runner = Elsa(model, cfg, callbacks=[ProgressSink(f"elsa {s:.0%}")]); runner.fit(stream); dt = time.time() - t0
+        cfg = ElsaConfig.cpu_budget(elsa_steps or DEMO_STEPS, sparsity=s, **DEMO_ELSA)
+        calib = calibration_windows(tok, text, cfg.calib_windows, CALIB_SEQLEN, seed=cfg.seed)
+        t0 = time.time(); masks = prune(model, cfg.init, cfg.spec, calib, progress=False); t_init = time.time() - t0
+        row(cfg.init, s, text_perplexity(model, tok, EVAL_CORPUS, seqlen=seqlen, max_windows=windows), t_init,
+            f"{len(calib)}x{CALIB_SEQLEN} = {calib.numel():,} pydocs calibration tokens")
+        stream = train_stream(tok, text, cfg.batch_size, cfg.seqlen, cfg.seed)
+        t0 = time.time()   # warm start: the model is SparseGPT's pruned one, z0 its mask
+        runner = Elsa(model, cfg, init_masks=masks, callbacks=[ProgressSink(f"elsa {s:.0%}")]); runner.fit(stream)
+        dt = time.time() - t0 + t_init
         cfg = runner.cfg   # the effective config (budget rule applied)
         row("elsa", s, text_perplexity(model, tok, EVAL_CORPUS, seqlen=seqlen, max_windows=windows), dt,
-            f"{cfg.steps} steps x {cfg.batch_size * cfg.grad_accum}x{cfg.seqlen} = {cfg.tokens:,} pydocs tokens, lr {cfg.lr:.2g} x RMS/0.02, interval {cfg.interval}, {cfg.projection} projection")
+            f"from {cfg.init}'s pruned weights (time includes it), {cfg.steps} ADMM + {cfg.finetune_steps} masked steps x "
+            f"{cfg.batch_size * cfg.grad_accum}x{cfg.seqlen} = {cfg.tokens:,} pydocs tokens, lr {cfg.lr:.2g} x RMS/0.02, interval {cfg.interval}, "
+            f"{cfg.projection} projection")
     print(_protocol_line(dense))
     print(f"model weights: {EMBEDDED.get(model_id, {}).get('source', model_id)} (4-bit dequantised: numbers differ from bf16-checkpoint papers)")
     print(f"total demo time {time.time() - t_all:.0f} s on {environment()['device']}")
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
-        _write_json(Path(out) / "demo.json", dict(rows=rows, protocol=dense["protocol"], elsa=DEMO_ELSA))
+        _write_json(Path(out) / "demo.json", dict(rows=rows, protocol=dense["protocol"], elsa=runner.cfg.to_dict() if elsa_sparsities else None))
     return rows
 
 def cmd_demo(a):
@@ -379,7 +390,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, help="folder of the cells (OUT/<method>-<sparsity>/) and of compare.json, .csv, .html; the same command again reuses finished cells and resumes unfinished ones")
     common_prune(c); c.set_defaults(fn=cmd_compare)
     d = sub.add_parser("demo", help="dense vs magnitude vs a short ELSA run on the embedded model (what `make demo` runs)")
-    d.add_argument("--model", default=DEFAULT_MODEL); d.add_argument("--elsa-steps", type=int, default=None, help=f"ELSA steps (default {DEMO_ELSA['steps']})")
+    d.add_argument("--model", default=DEFAULT_MODEL); d.add_argument("--elsa-steps", type=int, default=None, help=f"ELSA's optimizer steps, the last quarter masked (default {DEMO_STEPS})")
     d.add_argument("--windows", type=int, default=16, help="evaluation windows of 512 tokens (default 16)")
     d.add_argument("--out", default=None, help="also write demo.json here")
     d.set_defaults(fn=cmd_demo)

@@ -66,7 +66,8 @@ def test_variant_rows_sit_beside_elsa_with_their_settings(tmp_path):
 def test_budget_table_pairs_elsa_with_its_control(tmp_path):
     b = load("budget")
     rows = b.budget_rows(QUALITY, "quality.json")
-    tab = b.table(rows)
+    methods, tab = b.table(rows)
+    assert methods == ["sparsegpt+ft", "elsa"]
     assert {t["sparsity"] for t in tab} == {r["sparsity"] for r in QUALITY["rows"] if r["method"] == "elsa"}
     for t in tab:
         elsa = next(r for r in QUALITY["rows"] if r["method"] == "elsa" and r["sparsity"] == t["sparsity"])
