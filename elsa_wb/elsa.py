@@ -50,6 +50,7 @@ class ElsaConfig:
     hessian_warmup: int = 0          # z-updates before this step use the magnitude score
     penalty: str = "gradient"        # "gradient": rho (W - z + u) added to the gradient before Adam (paper); "proximal": W <- (W + rho (z - u)) / (1 + rho) after each step
     lr: float | None = None          # peak Adam learning rate (linearly decayed to 0, no warm-up); None: the budget rule
+    warmup_steps: int = 0            # linear lr warm-up steps (0: none, the paper); Adam's first step moves every weight by the full lr
     lr_scale: str = "rms"            # "rms": each prunable matrix's lr is lr * RMS(W0) / 0.02 (LLaMA-2-7B's scale); "none": one lr
     betas: tuple = (0.9, 0.95)       # Adam betas
     eps: float = 1e-8                # Adam epsilon
@@ -88,6 +89,7 @@ class ElsaConfig:
                   (self.lr is None or self.lr > 0, f"lr must be positive, got {self.lr}"),
                   (min(self.batch_size, self.grad_accum, self.seqlen, self.interval or 1) >= 1, "batch_size, grad_accum, seqlen and interval must be at least 1"),
                   (self.steps >= 0 and self.steps + self.finetune_steps >= 1, "steps must be >= 0 and steps + finetune_steps at least 1"),
+                  (self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}"),
                   (self.finetune_steps >= 0 and self.eval_every >= 0 and self.checkpoint_every >= 0, "finetune_steps, eval_every and checkpoint_every must be >= 0"),
                   (self.clip > 0, f"clip must be positive, got {self.clip}"),
                   (self.init in INITS, f"init must be one of {', '.join(INITS)}, got {self.init!r}"),
@@ -110,7 +112,7 @@ class ElsaConfig:
         "The paper's LLaMA-2-7B recipe (ELSA_SPEC section 7), exactly: 4096 steps of 2x4x2048 tokens, lr 2e-4, rho 1e-2, interval 32."
         return cls(**{**dict(steps=4096, batch_size=2, grad_accum=4, seqlen=2048, lr=2e-4, lr_scale="none", interval=32,
                              rho=1e-2, rho_schedule="constant", projection="hessian", hessian_source="adam", finetune_steps=0,
-                             penalty="gradient", init="magnitude", warm_start=False), **kw})
+                             penalty="gradient", init="magnitude", warm_start=False, warmup_steps=0), **kw})
     @classmethod
     def cpu_budget(cls, total_steps: int = 120, **kw) -> "ElsaConfig":
         "The best recipe measured at a CPU budget (see the tuning table): the paper's ADMM from SparseGPT's pruned weights, the last quarter masked."
@@ -140,9 +142,11 @@ def make_optimizer(model: nn.Module, cfg: ElsaConfig) -> torch.optim.Optimizer:
     except (RuntimeError, ValueError):
         return torch.optim.Adam(groups, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
 
-def linear_decay(optimizer, total_steps: int):
-    "lr multiplied by (1 - t / total_steps): linear decay to 0, no warm-up."
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: max(0.0, 1 - t / max(total_steps, 1)))
+def linear_decay(optimizer, total_steps: int, warmup_steps: int = 0):
+    "lr multiplied by (1 - t / total_steps), linear decay to 0, after a linear warm-up over `warmup_steps` (0: none, the paper)."
+    def factor(t: int) -> float:
+        return max(0.0, 1 - t / max(total_steps, 1)) * (min(1.0, (t + 1) / warmup_steps) if warmup_steps else 1.0)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 # %% ../nbs/20_elsa.ipynb #df9e8563
 class NonFiniteLoss(RuntimeError): pass
@@ -236,7 +240,7 @@ class Elsa:
         if cfg.activation_checkpointing: self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=dict(use_reentrant=False))
         self.weights = prunable(model)
         self.optimizer = make_optimizer(model, cfg)
-        self.scheduler = linear_decay(self.optimizer, cfg.total_steps)
+        self.scheduler = linear_decay(self.optimizer, cfg.total_steps, cfg.warmup_steps)
         self.admm = self.admm_class(self.weights, cfg.spec, rho=cfg.rho, interval=cfg.interval, projection=cfg.projection,
                          z_codec=cfg.z_dtype, u_codec=cfg.u_dtype, rho_schedule=cfg.rho_schedule, rho_final=cfg.rho_final,
                          steps=cfg.steps, in_dims=input_dims(model), hessian_source=cfg.hessian_source,
