@@ -16,19 +16,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTROL = "sparsegpt+ft"
-def trained(method: str) -> bool: return method == CONTROL or method == "elsa" or method.startswith("elsa-")
+def is_control(method: str) -> bool: return method == CONTROL or method.startswith(CONTROL + "-")
+def trained(method: str) -> bool: return is_control(method) or method == "elsa" or method.startswith("elsa-")
+def control_of(method: str, present) -> str:
+    "The control measured with an ELSA variant's own training settings (`sparsegpt+ft-NAME` for `elsa-NAME`) if present, else the plain one."
+    own = CONTROL + method[len("elsa"):]
+    return own if own in present else CONTROL
 
 
 def budget_rows(bench: dict, source: str) -> list[dict]:
     "One row per (sparsity, method) of a quality bench, with its training budget in steps and tokens."
     cfgs = {"elsa": bench["config"]["elsa"], CONTROL: bench["config"]["elsa"],
-            **{f"elsa-{k}": v for k, v in bench["config"].get("variants", {}).items()}}
+            **{f"{m}-{k}": v for k, v in bench["config"].get("variants", {}).items() for m in ("elsa", CONTROL)}}
     out = []
     for r in bench["rows"]:
         if not (trained(r["method"]) or r["method"] == "sparsegpt"): continue
         e = cfgs[r["method"]] if trained(r["method"]) else None
         out.append(dict(sparsity=r["sparsity"], label=r["label"], method=r["method"], steps=e["steps"] + e["finetune_steps"] if e else 0,
-                        admm_steps=e["steps"] if e and r["method"] != CONTROL else 0, train_tokens=r.get("train_tokens"),
+                        admm_steps=e["steps"] if e and not is_control(r["method"]) else 0, train_tokens=r.get("train_tokens"),
                         ppl=r["ppl"], ppl_austen=r.get("ppl_austen"), seconds=r.get("seconds"), source=source,
                         command=bench["command"], git_commit=bench["git_commit"]))
     return out
@@ -46,21 +51,24 @@ def check_protocol(benches: dict[str, dict]):
 
 def table(rows: list[dict]) -> tuple[list[str], list[dict]]:
     "The trained methods, and per (sparsity, steps) their perplexities beside SparseGPT one-shot's, with each ELSA / control."
-    methods = sorted({r["method"] for r in rows if trained(r["method"])}, key=lambda m: (m != CONTROL, m))
+    methods = sorted({r["method"] for r in rows if trained(r["method"])}, key=lambda m: (not is_control(m), m))
     by = {}
     for r in rows:
         if trained(r["method"]): by.setdefault((r["sparsity"], r["steps"]), {})[r["method"]] = r
     one_shot = {r["sparsity"]: r for r in rows if r["method"] == "sparsegpt"}
     out = []
     for (s, steps), m in sorted(by.items()):
-        o, c = one_shot.get(s), m.get(CONTROL)
+        o = one_shot.get(s)
         row = dict(sparsity=s, steps=steps, train_tokens=next(iter(m.values()))["train_tokens"])
         for sfx in ("", "_austen"):
             row[f"sparsegpt{sfx}"] = o and o[f"ppl{sfx}"]
             for meth in methods:
                 v = m.get(meth, {}).get(f"ppl{sfx}")
                 row[f"{meth}{sfx}"] = v
-                if meth != CONTROL: row[f"{meth}_vs_control{sfx}"] = v / c[f"ppl{sfx}"] if v and c and c.get(f"ppl{sfx}") else None
+                if not is_control(meth):
+                    row[f"{meth}_control"] = ctl = control_of(meth, m)
+                    c = m.get(ctl)
+                    row[f"{meth}_vs_control{sfx}"] = v / c[f"ppl{sfx}"] if v and c and c.get(f"ppl{sfx}") else None
         row["sources"] = sorted({r["source"] for r in m.values()})
         out.append(row)
     return methods, out
@@ -69,11 +77,12 @@ def table(rows: list[dict]) -> tuple[list[str], list[dict]]:
 def markdown(methods: list[str], tab: list[dict], command: str, env: dict) -> str:
     f = lambda x: "-" if x is None else f"{x:,.1f}"
     g = lambda x: "-" if x is None else f"{x:.2f}x"
-    elsas = [m for m in methods if m != CONTROL]
+    elsas = [m for m in methods if not is_control(m)]
     head = ["SparseGPT one-shot", *methods, *[f"{m} / control" for m in elsas]]
     lines = ["# ELSA vs SparseGPT + masked fine-tuning (the control) across training budgets", "",
              f"`{command}` at {env['git_commit']}, {env['time']}. Each row comes from one quality bench run, where the control and "
-             "ELSA trained side by side on the same tokens; perplexity on the handbook, then on Austen.", ""]
+             "ELSA trained side by side on the same tokens; perplexity on the handbook, then on Austen. `elsa-NAME / control` divides by "
+             "`sparsegpt+ft-NAME` (the control with the same training settings) where the bench has it, else by `sparsegpt+ft`.", ""]
     for sfx, name in (("", "handbook"), ("_austen", "Austen")):
         lines += [f"**{name}**", "", "| sparsity | steps | train tokens | " + " | ".join(head) + " |", "|---|" + "---:|" * (2 + len(head))]
         for r in tab:

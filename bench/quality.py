@@ -21,7 +21,7 @@ from pathlib import Path
 for _v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"): os.environ.setdefault(_v, "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from elsa_wb.cli import _config_options, config_from_args, _write_json, METHODS
+from elsa_wb.cli import _config_options, config_from_args, _write_json, METHODS, FINETUNED
 from elsa_wb.compare import compare, markdown_table, ratio_lines, text_key, add_ratios, SPARSITIES, COMPARE_METHODS
 from elsa_wb.elsa import NonFiniteLoss
 from elsa_wb.models import EMBEDDED
@@ -47,8 +47,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--merge", action="store_true",
                    help="keep the rows of OUT/quality.json that this invocation does not measure (the protocol and settings "
                         "must match; each row records which command measured it)")
-    p.add_argument("--variant", metavar="NAME", help="name these ELSA settings: their rows are `elsa-NAME` (e.g. with --merge, "
-                   "beside the plain `elsa` rows)")
+    p.add_argument("--variant", metavar="NAME", help="name these training settings: the rows are `elsa-NAME` and, for the controls, "
+                   "`sparsegpt+ft-NAME` (e.g. with --merge, beside the plain `elsa` and `sparsegpt+ft` rows)")
     p.add_argument("--zero-shot", type=int, default=None, metavar="N",
                    help="also score the offline zero-shot suite per cell (first N items per task; 0: all 500)")
     _config_options(p)   # --steps, --lr, --calib-windows, ...: every ElsaConfig field, with ElsaConfig's defaults
@@ -111,6 +111,8 @@ def report(rec: dict) -> str:
              *[f"- elsa-{name}: as ELSA but " + ", ".join(f"{k} {v}" for k, v in _elsa_settings(v).items() if _elsa_settings(e).get(k) != v)
                + "".join(f", {k} default" for k in _elsa_settings(e) if k not in _elsa_settings(v)) for name, v in c.get("variants", {}).items()],
              f"- sparsegpt+ft: SparseGPT's pruned model, then {ft['finetune_steps']} masked fine-tuning steps ({ft['tokens']:,} tokens, the same as ELSA) at lr {ft['lr']:.3g}",
+             *[f"- sparsegpt+ft-{name}: the control with elsa-{name}'s training settings: {v['finetune_steps']} masked steps ({v['tokens']:,} tokens) "
+               f"at lr {v['lr']:.3g}" for name, v in c.get("variant_finetune", {}).items()],
              f"- `seconds`: wall time of calibration, pruning and training (not loading or evaluation), summed over resumed sessions",
              *zero_shot_lines(rec),
              f"- model weights: {weights or c['model']}" + (" (4-bit dequantised: numbers differ from bf16-checkpoint papers)" if weights else ""),
@@ -127,7 +129,7 @@ def _elsa_settings(elsa: dict) -> dict:
 
 def _settings(rec: dict, variant: bool = False) -> dict:
     "What must match for two invocations' rows to share one table: the protocol and the config but for the sparsities,\n    methods and zero-shot flag; the ELSA settings too unless the new rows are a named variant (they carry their own)."
-    c = {k: v for k, v in rec["config"].items() if k not in ("sparsities", "methods", "zero_shot", "variants", "elsa")}
+    c = {k: v for k, v in rec["config"].items() if k not in ("sparsities", "methods", "zero_shot", "variants", "variant_finetune", "elsa")}
     if not variant: c["elsa"] = _elsa_settings(rec["config"]["elsa"])
     return json.loads(json.dumps(dict(config=c, protocol=rec["protocol"]), default=str))
 
@@ -148,13 +150,24 @@ def merge_earlier(rec: dict, rows: list[dict], path: Path, variant: str | None =
     rec["invocations"] = invocations + [{k: rec[k] for k in ("command", "git_commit", "time", "seconds")}]
     if variant:   # the plain `elsa` and control rows keep their settings; the variant's are in config.variants
         for k in ("elsa", "finetune"): rec["config"][k] = old["config"][k]
-    rec["config"]["variants"] = {**old["config"].get("variants", {}), **rec["config"].get("variants", {})}
+    for k in ("variants", "variant_finetune"):
+        both = {**old["config"].get(k, {}), **rec["config"].get(k, {})}
+        if both: rec["config"][k] = both
     out = kept + [{**r, "invocation": me} for r in rows]
     rec["config"]["sparsities"] = sorted({r["label"] for r in out if r["method"] != "dense"}, key=lambda x: float(x.rstrip("%")))
     rec["config"]["methods"] = list(dict.fromkeys(r["method"] for r in out if r["method"] != "dense"))
     for k in ("ppl", text_key(SECOND_TEXT)): add_ratios(out, k)   # the best one-shot row may come from either invocation
     order = {m: i for i, m in enumerate(("dense", "magnitude", "wanda", "sparsegpt", "sparsegpt+ft", "elsa"))}
     return sorted(out, key=lambda r: (r["method"] != "dense", float(r["sparsity"]), order.get(r["method"], 9), r["method"]))
+
+
+def name_variant(rec: dict, rows: list[dict], variant: str) -> list[dict]:
+    "Named training settings: the trained rows become `elsa-NAME` / `sparsegpt+ft-NAME`; the settings go to config.variants\n    (and config.variant_finetune when a control was measured), so --merge can keep them beside the plain rows."
+    for r in rows:
+        if r["method"] == "elsa" or r["method"] in FINETUNED: r["method"] = f"{r['method']}-{variant}"
+    rec["config"]["variants"] = {variant: rec["config"]["elsa"]}
+    if any(r["method"].split("-")[0] in FINETUNED for r in rows): rec["config"]["variant_finetune"] = {variant: rec["config"]["finetune"]}
+    return rows
 
 
 def main(argv=None) -> int:
@@ -180,10 +193,7 @@ def main(argv=None) -> int:
              **{k: r.get(k) for k in ("train_tokens", "calib_tokens", "seconds", "vs_best_one_shot", f"vs_best_one_shot_{SECOND_TEXT}",
                                       "best_one_shot", "actual_sparsity", "owl", "dir", "error")},
              **{k: v for k, v in r.items() if k.startswith("zs_")}, **stderr(r)} for r in rec["rows"]]   # zero-shot accuracy columns (--zero-shot)
-    if a.variant:   # a named ELSA variant: its rows are `elsa-NAME`, its settings in config.variants
-        for r in rows:
-            if r["method"] == "elsa": r["method"] = f"elsa-{a.variant}"
-        rec["config"]["variants"] = {a.variant: rec["config"]["elsa"]}
+    if a.variant: name_variant(rec, rows, a.variant)
     if a.merge:
         try: rows = merge_earlier(rec, rows, out / "quality.json", a.variant)
         except ValueError as e: print(f"bench/quality.py: error: {e}", file=sys.stderr); return 2

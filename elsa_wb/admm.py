@@ -87,34 +87,37 @@ class ADMM:
     def due(self, step: int) -> bool: return step % self.interval == 0
 
 # %% ../nbs/02_admm.ipynb #58087d63
+def _scratch(self: ADMM, w: Tensor) -> Tensor:
+    "A view shaped like `w` of one fp32 buffer sized for the largest weight: `penalty_` and `prox_` run every step over all\n    prunable weights and are memory-bound, so they reuse it for every weight (each call starts with `self._buf = None`)."
+    if getattr(self, "_buf", None) is None or self._buf.device != w.device:
+        self._buf = torch.empty(max(local_tensor(x).numel() for x in self.weights.values()), device=w.device)
+    return self._buf[:w.numel()].view(w.shape)
+
 @torch.no_grad()
 def penalty_(self: ADMM):
     "Add rho * (W - z + u) to every weight's gradient (in place); with penalty='proximal' only record h (see `prox_`)."
-    scratch = None   # one reusable buffer: this runs every step over all prunable weights, and is memory-bound
+    self._buf = None
     for n, w in self.weights.items():
         if w.grad is None: continue
         w, g = local_tensor(w), local_tensor(w.grad)   # elementwise: each process updates its own shard
         if n in self.h: self.h[n].mul_(self.hessian_beta).addcmul_(g, g, value=1 - self.hessian_beta)
         if self.penalty == "proximal": continue
         z, u = self.z_codec.view(self.z[n]), self.u_codec.view(self.u[n])   # fp32 states: no copies
-        if scratch is None or scratch.device != w.device:
-            scratch = torch.empty(max(local_tensor(x).numel() for x in self.weights.values()), device=w.device)
-        d = torch.sub(w.detach().float(), z, out=scratch[:w.numel()].view(w.shape))
+        d = torch.sub(w.detach().float(), z, out=_scratch(self, w))
         d.add_(u)
         g.add_(d.to(g.dtype), alpha=self.rho)
 ADMM.penalty_ = penalty_
+ADMM._buf = None
 
 @torch.no_grad()
 def prox_(self: ADMM):
     "penalty='proximal': after the optimizer step, W <- (W + rho (z - u)) / (1 + rho) in place (nothing for 'gradient')."
     if self.penalty != "proximal": return
-    c, scratch = self.rho / (1 + self.rho), None
+    c, self._buf = self.rho / (1 + self.rho), None
     for n, w in self.weights.items():
         w = local_tensor(w)
         z, u = self.z_codec.view(self.z[n]), self.u_codec.view(self.u[n])
-        if scratch is None or scratch.device != w.device:
-            scratch = torch.empty(max(local_tensor(x).numel() for x in self.weights.values()), device=w.device)
-        t = torch.sub(z, u, out=scratch[:w.numel()].view(w.shape))   # the proximal target z - u
+        t = torch.sub(z, u, out=_scratch(self, w))   # the proximal target z - u
         w.lerp_(t.to(w.dtype), c)                                      # W + c (t - W) = (W + rho t) / (1 + rho)
 ADMM.prox_ = prox_
 

@@ -49,7 +49,7 @@ class ElsaConfig:
     hessian_source: str = "adam"     # "adam": Adam's exp_avg_sq (paper); "loss": EMA of squared loss gradients only
     hessian_warmup: int = 0          # z-updates before this step use the magnitude score
     penalty: str = "gradient"        # "gradient": rho (W - z + u) added to the gradient before Adam (paper); "proximal": W <- (W + rho (z - u)) / (1 + rho) after each step
-    lr: float | None = None          # peak Adam learning rate (linearly decayed to 0, no warm-up); None: the budget rule
+    lr: float | None = None          # peak Adam learning rate (after `warmup_steps`, linearly decayed to 0); None: the budget rule
     warmup_steps: int = 0            # linear lr warm-up steps (0: none, the paper); Adam's first step moves every weight by the full lr
     lr_scale: str = "rms"            # "rms": each prunable matrix's lr is lr * RMS(W0) / 0.02 (LLaMA-2-7B's scale); "none": one lr
     betas: tuple = (0.9, 0.95)       # Adam betas

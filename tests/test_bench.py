@@ -79,3 +79,25 @@ def test_budget_table_pairs_elsa_with_its_control(tmp_path):
     other = copy.deepcopy(QUALITY); other["protocol"]["windows"] = 1
     with pytest.raises(ValueError, match="another protocol"):
         b.check_protocol({"a": QUALITY, "b": other})
+
+
+def test_variant_names_the_control_too(tmp_path):
+    q, b = load("quality"), load("budget")
+    path = tmp_path / "quality.json"; path.write_text(json.dumps(QUALITY))
+    s = next(r["sparsity"] for r in QUALITY["rows"] if r["method"] == "elsa")
+    v = copy.deepcopy(QUALITY)
+    v["rows"] = [dict(r, ppl=r["ppl"] * f) for r, f in ((r, {"elsa": 0.5, "sparsegpt+ft": 0.8}.get(r["method"])) for r in v["rows"]
+                                                        if r["sparsity"] == s) if f]
+    v["config"]["elsa"] = {**v["config"]["elsa"], "warmup_steps": 7}
+    q.name_variant(v, v["rows"], "wu")
+    assert sorted(r["method"] for r in v["rows"]) == ["elsa-wu", "sparsegpt+ft-wu"]
+    assert v["config"]["variant_finetune"]["wu"] == QUALITY["config"]["finetune"]
+    rows = q.merge_earlier(v, v["rows"], path, variant="wu")
+    assert {"sparsegpt+ft", "sparsegpt+ft-wu", "elsa", "elsa-wu"} <= {r["method"] for r in rows}
+    assert "sparsegpt+ft-wu: the control with elsa-wu's training settings" in q.report({**v, "rows": rows})
+    methods, tab = b.table(b.budget_rows({**v, "rows": rows}, "quality.json"))
+    assert methods[:2] == ["sparsegpt+ft", "sparsegpt+ft-wu"]
+    t = next(t for t in tab if t["sparsity"] == s)
+    ppl = {r["method"]: r["ppl"] for r in rows if r["sparsity"] == s}
+    assert t["elsa-wu_control"] == "sparsegpt+ft-wu" and t["elsa_control"] == "sparsegpt+ft"
+    assert t["elsa-wu_vs_control"] == pytest.approx(ppl["elsa-wu"] / ppl["sparsegpt+ft-wu"]) == pytest.approx(0.5 / 0.8 * ppl["elsa"] / ppl["sparsegpt+ft"])
