@@ -16,6 +16,11 @@ nor a memory measurement is disturbed by the others:
 The bytes of a sparse z depend on its sparsity: `--sparsity` (default 0.7) is the one every part uses, and the JSON
 states it next to the bytes (aux_bytes_per_param.sparsity, and the z sparsity the ADMM really had).
 Every number in the output is measured in this run or computed from elsa_wb; none is typed in here.
+
+`--device cuda` (default cpu) runs every part on the GPU: the model and the ADMM state on CUDA, fp32 master weights with
+bf16 autocast (ElsaConfig device="cuda", as a real run), torch.cuda.synchronize() around every timed region (the penalty
+hook inside the ELSA step is timed with CUDA events, so that it adds no synchronisation to the step), and
+torch.cuda.max_memory_allocated next to the RSS (keys added only on CUDA: cuda_mb, peak_cuda_mb, ...).
 """
 from __future__ import annotations
 import argparse, json, os, resource, shlex, statistics, subprocess, sys, tempfile, time
@@ -56,19 +61,31 @@ def rss_mb() -> dict:
     return dict(peak=round(peak, 1), current=None if cur is None else round(cur, 1))
 
 
+def sync(args):
+    "Wait for the GPU's queued work (CUDA); nothing on the CPU."
+    if args.device == "cuda":
+        import torch
+        torch.cuda.synchronize()
+
+def cuda_mb() -> dict:
+    "Peak (since the last reset) and current memory allocated by PyTorch on the GPU, in MiB."
+    import torch
+    return dict(peak=round(torch.cuda.max_memory_allocated() / 2**20, 1), current=round(torch.cuda.memory_allocated() / 2**20, 1))
+
 def setup(args, preset: str):
-    "Model (fp32, CPU, train mode), tokenizer, prunable weights, optimizer, batch stream and config."
+    "Model (fp32, CPU or CUDA, train mode), tokenizer, prunable weights, optimizer, batch stream and config."
     import torch
     from elsa_wb.models import load_model, prunable
     from elsa_wb.data import corpus, train_stream
     from elsa_wb.elsa import ElsaConfig, make_optimizer
     if args.threads: torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available(): raise SystemExit("--device cuda: torch sees no CUDA device.")
     torch.manual_seed(0)
-    model, tok = load_model(args.model, dtype=torch.float32, device="cpu")
+    model, tok = load_model(args.model, dtype=torch.float32, device=args.device)
     model.train()
     p = PRESETS[preset]
     cfg = ElsaConfig(sparsity=args.sparsity, batch_size=args.batch_size, grad_accum=args.grad_accum, seqlen=args.seqlen,
-                     projection="magnitude", z_dtype=p["z"], u_dtype=p["u"], device="cpu", interval=INTERVALS[0])
+                     projection="magnitude", z_dtype=p["z"], u_dtype=p["u"], device=args.device, interval=INTERVALS[0])
     cfg = cfg.effective()   # lr (None by default) from the budget rule, as in a real run
     opt = make_optimizer(model, cfg)
     stream = train_stream(tok, corpus(args.corpus, "train"), batch_size=args.batch_size, seqlen=args.seqlen, seed=0)
@@ -103,6 +120,8 @@ def part_timing(args) -> dict:
     from elsa_wb.sparsity import SparsitySpec, magnitude_prune
     load_start, psi_start = os.getloadavg(), cpu_pressure()
     model, weights, opt, stream, cfg = setup(args, args.preset)
+    cuda = args.device == "cuda"
+    if cuda: torch.cuda.reset_peak_memory_stats()
     admm = build_admm(model, weights, cfg)   # built before any timed step: A and B run with the same memory state
     log(f"timing: {len(weights)} prunable matrices, {sum(w.numel() for w in weights.values()):,} params; preset {args.preset}")
 
@@ -110,16 +129,26 @@ def part_timing(args) -> dict:
                            *(f"{k}_{n}" for n in UPDATE_CODECS for k in ("update", "penalty")))}
     def timed(key, fn, *a, **kw):
         "Run fn; return its wall time (and keep its process CPU time, all threads, under cpu[key])."
+        sync(args)   # CUDA: start with an idle GPU and wait for all of fn's work (nothing on the CPU)
         c, t = time.process_time(), time.perf_counter()
         out = fn(*a, **kw)
+        sync(args)
         dt = time.perf_counter() - t
         if key: cpu[key].append(time.process_time() - c)
         return dt, out
 
-    pen = []
-    def hook(): pen.append(timed("penalty", admm.penalty_)[0])
+    pen, pen_events = [], []
+    def hook():
+        if not cuda: pen.append(timed("penalty", admm.penalty_)[0]); return
+        # CUDA: events around the hook, read after the step (timed() synchronises then): no synchronisation inside the step
+        s, e, c = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True), time.process_time()
+        s.record(); admm.penalty_(); e.record()
+        cpu["penalty"].append(time.process_time() - c); pen_events.append((s, e))
     def adam(b, key="adam_step"): return timed(key, train_step, model, opt, b, clip=cfg.clip)
-    def elsa(b, key="elsa_step"): return timed(key, train_step, model, opt, b, clip=cfg.clip, after_clip=hook)
+    def elsa(b, key="elsa_step"):
+        r = timed(key, train_step, model, opt, b, clip=cfg.clip, after_clip=hook)
+        pen.extend(s.elapsed_time(e) / 1000 for s, e in pen_events); pen_events.clear()
+        return r
 
     warm = dict(adam=[], elsa=[])
     for i in range(args.warmup):
@@ -148,6 +177,7 @@ def part_timing(args) -> dict:
     admm.projection = "hessian"
     upd_hes = [timed("update_hessian", admm.update, (args.update_reps + k) * cfg.interval, opt)[0] for k in range(args.hessian_reps)]
     log(f"update (hessian): {upd_hes}")
+    steps_cuda_mb = cuda_mb() if cuda else None   # the peak over the Adam and ELSA steps and the z/u updates
 
     # one-shot magnitude projection of the 210 matrices (on fresh copies of the trained weights each time)
     spec = SparsitySpec(args.sparsity)
@@ -177,34 +207,42 @@ def part_timing(args) -> dict:
                 cpu_pressure_start=psi_start, cpu_pressure_end=cpu_pressure(),
                 n_matrices=len(weights), prunable_params=sum(w.numel() for w in weights.values()),
                 total_params=sum(p.numel() for p in model.parameters()), threads=torch.get_num_threads(),
-                config=cfg.to_dict(), optimizer=optimizer_info(opt), git_commit=commit)
+                config=cfg.to_dict(), optimizer=optimizer_info(opt), git_commit=commit,
+                **(dict(cuda_mb_steps=steps_cuda_mb, cuda_mb_end=cuda_mb(), gpu=torch.cuda.get_device_name(0)) if cuda else {}))
 
 
 # ---------------------------------------------------------------------------------------------------------- memory
 def part_memory(args) -> dict:
     commit = commit_now()
     from elsa_wb.elsa import train_step
-    rss = dict(start=rss_mb())
+    cuda = args.device == "cuda"
+    rss, gpu = dict(start=rss_mb()), {}
+    def mark(stage):   # RSS (and, on CUDA, the GPU memory PyTorch allocated: peak since the start, current)
+        sync(args); rss[stage] = rss_mb()
+        if cuda: gpu[stage] = cuda_mb()
     model, weights, opt, stream, cfg = setup(args, args.preset)
-    rss["model"] = rss_mb()
+    if cuda:
+        import torch
+        torch.cuda.reset_peak_memory_stats()
+    mark("model")
     for _ in range(args.memory_steps): train_step(model, opt, next_batches(stream, args.grad_accum), clip=cfg.clip)
-    rss["adam"] = rss_mb()
+    mark("adam")
     admm = build_admm(model, weights, cfg)
-    rss["admm_built"] = rss_mb()
+    mark("admm_built")
     train_step(model, opt, next_batches(stream, args.grad_accum), clip=cfg.clip, after_clip=admm.penalty_)
-    rss["elsa_step"] = rss_mb()
+    mark("elsa_step")
     last = admm.update(0, opt)
-    rss["update"] = rss_mb()
+    mark("update")
     n = sum(w.numel() for w in weights.values())
     z_b = sum(admm.z_codec.nbytes(admm.z[k]) for k in weights)
     u_b = sum(admm.u_codec.nbytes(admm.u[k]) for k in weights)
     mask_b = sum(admm.mask[k].numel() * admm.mask[k].element_size() + admm.mask0[k].numel() * admm.mask0[k].element_size() for k in weights)
     adam_b = sum(t.numel() * t.element_size() for w in weights.values() for t in opt.state[w].values() if hasattr(t, "numel") and t.dim() > 0)
-    log(f"memory {args.preset}: {rss}")
+    log(f"memory {args.preset}: {rss}" + (f"; cuda {gpu}" if cuda else ""))
     return dict(preset=args.preset, z_codec=admm.z_codec.name, u_codec=admm.u_codec.name, prunable_params=n,
                 z_sparsity=last["z_sparsity"],   # the fraction of zeros in z when its bytes were counted
                 z_bytes=z_b, u_bytes=u_b, mask_bytes=mask_b, adam_state_bytes_prunable=adam_b, rss_mb=rss,
-                memory_steps=args.memory_steps, git_commit=commit)
+                memory_steps=args.memory_steps, git_commit=commit, **(dict(cuda_mb=gpu) if cuda else {}))
 
 
 # ---------------------------------------------------------------------------------------------------------- driver
@@ -243,7 +281,7 @@ def summarise(args, timing: dict, mem: dict, wall: float, load_start, commit_sta
         loadavg_at_start=list(load_start), loadavg_timing_start=timing["loadavg_start"], loadavg_timing_end=timing["loadavg_end"],
         cpu_pressure_timing=dict(start=timing.get("cpu_pressure_start"), end=timing.get("cpu_pressure_end")),
         wall_seconds=round(wall, 1),
-        model=args.model, dtype="float32", device="cpu", threads=timing["threads"], corpus=f"{args.corpus} (train split)",
+        model=args.model, dtype="float32", device=args.device, threads=timing["threads"], corpus=f"{args.corpus} (train split)",
         n_matrices=timing["n_matrices"], prunable_params=timing["prunable_params"], total_params=timing["total_params"],
         batch=dict(batch_size=args.batch_size, seqlen=args.seqlen, grad_accum=args.grad_accum,
                    tokens_per_step=args.batch_size * args.seqlen * args.grad_accum),
@@ -289,6 +327,13 @@ def summarise(args, timing: dict, mem: dict, wall: float, load_start, commit_sta
                  loadavg_1min_per_rep=timing["loadavg_per_rep"], cpu_seconds=timing["cpu_seconds"]),
         memory_parts=mem,
     )
+    if args.device == "cuda":   # keys added only on CUDA (the CPU output keeps its keys)
+        res.update(autocast="bfloat16", gpu=timing.get("gpu"),
+                   # torch.cuda.max_memory_allocated (MiB) at the end of each memory part, and over the timing part's steps
+                   peak_cuda_mb=dict(adam=mem["fp32"]["cuda_mb"]["adam"]["peak"],
+                                     **{f"elsa_{k}": m["cuda_mb"]["update"]["peak"] for k, m in mem.items()},
+                                     timing_steps=(timing.get("cuda_mb_steps") or {}).get("peak")),
+                   cuda_mb={k: m["cuda_mb"] for k, m in mem.items()})
     return res
 
 
@@ -317,12 +362,16 @@ def markdown(r: dict) -> str:
             ("z+u+masks ratio ELSA-L / fp32", fmt(r["admm_state_ratio_incl_masks"])),
             (f"memory_per_param total fp32 / ELSA-L (nominal, {r['aux_bytes_per_param_nominal']['sparsity']:.0%} sparsity)", f"{r['memory_per_param']['fp32']['total']} / {r['memory_per_param']['elsa_l']['total']}"),
             ("peak RSS MiB: Adam / ELSA fp32 / ELSA-L", " / ".join(fmt(r["peak_rss_mb"][k], 0) for k in ("adam", "elsa_fp32", "elsa_elsa_l"))),
+            *((("peak CUDA memory allocated MiB: Adam / ELSA fp32 / ELSA-L", " / ".join(fmt(r["peak_cuda_mb"][k], 0) for k in ("adam", "elsa_fp32", "elsa_elsa_l"))),)
+              if r.get("peak_cuda_mb") else ()),
             ("load average at start (1/5/15 min)", " / ".join(f"{x:.2f}" for x in r["loadavg_at_start"])),
             ("1-min load average during the timed steps", " / ".join(f"{x:.1f}" for x in r["raw"]["loadavg_1min_per_rep"])),
             ("CPU pressure (PSI some avg60 %) at start / end of timing",
              " / ".join(str((r["cpu_pressure_timing"][k] or {}).get("avg60")) for k in ("start", "end"))),
             ("wall time (s)", fmt(r["wall_seconds"], 1))]
-    head = (f"# ELSA step cost, {r['model']} fp32 CPU ({r['threads']} threads)\n\n"
+    where = (f"fp32 master weights + bf16 autocast, CUDA ({r.get('gpu')})" if r.get("device") == "cuda"
+             else f"fp32 CPU ({r['threads']} threads)")
+    head = (f"# ELSA step cost, {r['model']} {where}\n\n"
             f"`{r['command']}` at {r['git_commit']}{'' if r['git_commit_consistent'] else ' (the commit changed during the run, see git_commits)'}, {r['environment']['time']}. "
             f"{r['repetitions']['steps_each']} interleaved steps each after {r['repetitions']['warmup']} warm-up; raw lists in elsa_step.json.\n\n")
     return head + "| quantity | value |\n|---|---:|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows) + "\n"
@@ -345,6 +394,8 @@ def main(argv=None):
                     help="Adam steps before the ADMM is built in the memory parts (>= 2: the first step creates Adam's state "
                          "only after its activations are freed, so only from the second step on are both held at once)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="cpu (fp32), or cuda (fp32 master weights, bf16 autocast, synchronised timing, GPU memory)")
     ap.add_argument("--preset", choices=tuple(PRESETS), default="fp32", help="z/u codecs of the timed ELSA step (and of --part memory)")
     ap.add_argument("--part", choices=("all", "timing", "memory"), default="all")
     ap.add_argument("--part-out", default=None, help=argparse.SUPPRESS)
@@ -362,7 +413,7 @@ def main(argv=None):
     t0, load_start, commit_start = time.perf_counter(), os.getloadavg(), commit_now()
     log(f"load average at start: {load_start}; cpu pressure {cpu_pressure()}; commit {commit_start}")
     keep = {"--model", "--corpus", "--batch-size", "--seqlen", "--grad-accum", "--sparsity", "--reps", "--warmup", "--update-reps",
-            "--hessian-reps", "--projection-reps", "--memory-steps", "--threads"}
+            "--hessian-reps", "--projection-reps", "--memory-steps", "--threads", "--device"}
     args.passthrough = [x for k, v in vars(args).items() if "--" + k.replace("_", "-") in keep for x in ("--" + k.replace("_", "-"), str(v))]
     timing = run_part(args, "timing", args.preset)
     mem = {k: run_part(args, "memory", k) for k in PRESETS}

@@ -194,6 +194,7 @@ def main(argv=None) -> int:
                                       "best_one_shot", "actual_sparsity", "owl", "dir", "error")},
              **{k: v for k, v in r.items() if k.startswith("zs_")}, **stderr(r)} for r in rec["rows"]]   # zero-shot accuracy columns (--zero-shot)
     if a.variant: name_variant(rec, rows, a.variant)
+    rec["rows"] = rows   # quality.md shows the same names as quality.json
     if a.merge:
         try: rows = merge_earlier(rec, rows, out / "quality.json", a.variant)
         except ValueError as e: print(f"bench/quality.py: error: {e}", file=sys.stderr); return 2
