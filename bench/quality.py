@@ -112,7 +112,7 @@ def report(rec: dict) -> str:
                + "".join(f", {k} default" for k in _elsa_settings(e) if k not in _elsa_settings(v)) for name, v in c.get("variants", {}).items()],
              f"- sparsegpt+ft: SparseGPT's pruned model, then {ft['finetune_steps']} masked fine-tuning steps ({ft['tokens']:,} tokens, the same as ELSA) at lr {ft['lr']:.3g}",
              *[f"- sparsegpt+ft-{name}: the control with elsa-{name}'s training settings: {v['finetune_steps']} masked steps ({v['tokens']:,} tokens) "
-               f"at lr {v['lr']:.3g}" for name, v in c.get("variant_finetune", {}).items()],
+               f"at lr {v['lr']:.3g}, {c['variants'][name].get('warmup_steps', 0)} warm-up steps" for name, v in c.get("variant_finetune", {}).items()],
              f"- `seconds`: wall time of calibration, pruning and training (not loading or evaluation), summed over resumed sessions",
              *zero_shot_lines(rec),
              f"- model weights: {weights or c['model']}" + (" (4-bit dequantised: numbers differ from bf16-checkpoint papers)" if weights else ""),
@@ -158,7 +158,8 @@ def merge_earlier(rec: dict, rows: list[dict], path: Path, variant: str | None =
     rec["config"]["methods"] = list(dict.fromkeys(r["method"] for r in out if r["method"] != "dense"))
     for k in ("ppl", text_key(SECOND_TEXT)): add_ratios(out, k)   # the best one-shot row may come from either invocation
     order = {m: i for i, m in enumerate(("dense", "magnitude", "wanda", "sparsegpt", "sparsegpt+ft", "elsa"))}
-    return sorted(out, key=lambda r: (r["method"] != "dense", float(r["sparsity"]), order.get(r["method"], 9), r["method"]))
+    base = lambda m: m if m in order else m.rsplit("-", 1)[0]   # a variant sits after its plain method: elsa, elsa-cpu, ...
+    return sorted(out, key=lambda r: (r["method"] != "dense", float(r["sparsity"]), order.get(base(r["method"]), 9), r["method"]))
 
 
 def name_variant(rec: dict, rows: list[dict], variant: str) -> list[dict]:
