@@ -49,6 +49,8 @@ def variants(steps: int) -> dict:
         "warm_hloss_ft": (dict(lr=None, lr_scale="rms", projection="hessian", hessian_source="loss", hessian_warmup=q, steps=steps - q, finetune_steps=q, warm_start=True), "sparsegpt", "elsa_warm"),
         "warm_lowrho_ft": (dict(lr=None, lr_scale="rms", projection="magnitude", rho=1e-3, steps=steps - q, finetune_steps=q, warm_start=True), "sparsegpt", "elsa_warm"),
         "warm_wu_ft":    (dict(lr=None, lr_scale="rms", projection="magnitude", steps=steps - q, finetune_steps=q, warm_start=True, warmup_steps=max(1, steps // 12)), "sparsegpt", "elsa_warm"),
+        "warm_wu_hirho_ft": (dict(lr=None, lr_scale="rms", projection="magnitude", rho=3e-2, steps=steps - q, finetune_steps=q, warm_start=True, warmup_steps=max(1, steps // 12)), "sparsegpt", "elsa_warm"),
+        "warm_wu_lorho_ft": (dict(lr=None, lr_scale="rms", projection="magnitude", rho=3e-3, steps=steps - q, finetune_steps=q, warm_start=True, warmup_steps=max(1, steps // 12)), "sparsegpt", "elsa_warm"),
         "sparsegpt_ft_wu": (dict(lr=None, lr_scale="rms", steps=0, finetune_steps=steps, warmup_steps=max(1, steps // 12)), "sparsegpt", "masked_ft"),
         "prox_warm_hi_ft": (dict(lr=None, lr_scale="rms", projection="magnitude", steps=steps - q, finetune_steps=q, penalty="proximal", rho=20.0 / (steps - q), warm_start=True), "sparsegpt", "elsa_warm"),
         "prox_warm_lo_ft": (dict(lr=None, lr_scale="rms", projection="magnitude", steps=steps - q, finetune_steps=q, penalty="proximal", rho=1.0 / (steps - q), warm_start=True), "sparsegpt", "elsa_warm"),
