@@ -185,6 +185,24 @@ def check_run(method: str, model_id: str, spec_text: str, out: str | Path, cfg: 
     *_, config = _prepare(method, model_id, spec_text, cfg, train_text, eval_text, eval_seqlen, eval_windows, scope, owl, extra_texts, zero_shot)
     return _check_out(Path(out), config, resume, reuse)
 
+def _stop_watchdog(out: Path, live: dict, grace: float = 15.0):
+    "Under a launcher, SIGTERM's Python handler runs only between bytecodes: a process blocked inside a collective never\n    runs it, and torchrun SIGKILLs it 30 s later without a word. A thread woken by the signal itself (`set_wakeup_fd`)\n    gives the main thread `grace` seconds, then says what to do and exits."
+    import socket, threading
+    r, w = socket.socketpair(); w.setblocking(False)
+    try: signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
+    except ValueError: return   # not the main thread: no signal handlers here either
+    def watch():
+        while r.recv(1) != bytes([signal.SIGTERM]): pass
+        time.sleep(grace)   # normally the main thread has raised, printed its own sentence and exited by now
+        latest = out / "checkpoint" / "latest.json"
+        kept = f"the checkpoint of step {json.loads(latest.read_text())['step']}" if latest.exists() else "no checkpoint yet"
+        step = getattr(live.get("runner"), "step", "?")
+        print(f"elsa-wb: error: process {os.environ.get('RANK', '?')} stopped at step {step}: the launcher stopped it because another "
+              f"process died or was killed; {out} keeps {kept}: rerun the same launch command with --resume.", file=sys.stderr, flush=True)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="elsa-wb-stop-watchdog").start()
+    live["_wakeup"] = (r, w)   # keep the sockets open for the life of the process
+
 def prune_run(method: str,                  # one of METHODS (or "dense": the unpruned reference, sparsity 0)
               model_id: str,                # model to load (`load_model`)
               spec_text: str,               # sparsity as typed: 0.7, 70%, 2:4
@@ -214,6 +232,7 @@ def prune_run(method: str,                  # one of METHODS (or "dense": the un
         init_distributed(cfg.device)
         def stopped(*_): raise RuntimeError("the launcher stopped this process because another one failed")
         signal.signal(signal.SIGTERM, stopped)   # torchrun stops the survivors with SIGTERM: they still say what to do
+        _stop_watchdog(out, live := {})          # ... also when blocked in a collective, where that handler cannot run
     main = not distributed or dist.get_rank() == 0   # only process 0 writes the run directory's files (every one writes its checkpoint shard)
     finished = _check_out(out, config, resume, reuse)
     if distributed: dist.barrier()   # every process has checked `out` before process 0 writes into it
@@ -240,6 +259,7 @@ def prune_run(method: str,                  # one of METHODS (or "dense": the un
         sinks = [JsonlSink(out / "metrics.jsonl"), *callbacks] + ([ProgressSink(f"{method} {spec}")] if progress else []) if main else list(callbacks)
         runner = (DistributedElsa if distributed else Elsa)(model, train_cfg, callbacks=sinks, run_dir=out, init_masks=masks,
                                                              calib=calib if method == "elsa" else None, specs=specs)
+        if distributed: live["runner"] = runner
         try: train = runner.fit(stream, eval_windows=held, resume=resume)
         except NonFiniteLoss: raise
         except RuntimeError as e:   # under a launcher, a dead peer surfaces as a failed collective
