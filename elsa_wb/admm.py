@@ -89,7 +89,7 @@ class ADMM:
 # %% ../nbs/02_admm.ipynb #58087d63
 def _scratch(self: ADMM, w: Tensor) -> Tensor:
     "A view shaped like `w` of one fp32 buffer sized for the largest weight: `penalty_` and `prox_` run every step over all\n    prunable weights and are memory-bound, so they reuse it for every weight (each call starts with `self._buf = None`)."
-    if getattr(self, "_buf", None) is None or self._buf.device != w.device:
+    if self._buf is None or self._buf.device != w.device:
         self._buf = torch.empty(max(local_tensor(x).numel() for x in self.weights.values()), device=w.device)
     return self._buf[:w.numel()].view(w.shape)
 

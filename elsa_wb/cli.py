@@ -191,7 +191,7 @@ def _stop_watchdog(out: Path, live: dict, grace: float = 15.0):
     r, w = socket.socketpair(); w.setblocking(False)
     try: signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
     except ValueError: return   # not the main thread: no signal handlers here either
-    def watch():
+    def watch(r, w):   # the thread holds both sockets: w stays the wakeup fd for the life of the process
         while r.recv(1) != bytes([signal.SIGTERM]): pass
         time.sleep(grace)   # normally the main thread has raised, printed its own sentence and exited by now
         latest = out / "checkpoint" / "latest.json"
@@ -200,8 +200,7 @@ def _stop_watchdog(out: Path, live: dict, grace: float = 15.0):
         print(f"elsa-wb: error: process {os.environ.get('RANK', '?')} stopped at step {step}: the launcher stopped it because another "
               f"process died or was killed; {out} keeps {kept}: rerun the same launch command with --resume.", file=sys.stderr, flush=True)
         os._exit(1)
-    threading.Thread(target=watch, daemon=True, name="elsa-wb-stop-watchdog").start()
-    live["_wakeup"] = (r, w)   # keep the sockets open for the life of the process
+    threading.Thread(target=watch, args=(r, w), daemon=True, name="elsa-wb-stop-watchdog").start()
 
 def prune_run(method: str,                  # one of METHODS (or "dense": the unpruned reference, sparsity 0)
               model_id: str,                # model to load (`load_model`)
