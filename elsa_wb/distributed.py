@@ -12,9 +12,10 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from .sparsity import SparsitySpec, DTensor, local_tensor
 from .admm import ADMM
-from .elsa import Elsa, ElsaConfig, start_masks, save_checkpoint
+from .config import ElsaConfig, resolve_device
+from .elsa import Elsa, start_masks, save_checkpoint
 from .models import decoder_blocks
-from .events import write_text_atomic
+from .files import atomic_write
 
 # %% auto #0
 __all__ = ['kth_smallest', 'distributed_keep_mask', 'init_distributed', 'shard_model', 'local_part', 'ShardedADMM',
@@ -71,7 +72,7 @@ def init_distributed(device: str | None = None,   # "cuda", "cpu" or None (cuda 
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         raise ValueError("--distributed needs a launcher that starts the processes: run `torchrun --nproc_per_node=N -m elsa_wb.cli prune ... --distributed` "
                          "or `accelerate launch --config_file configs/fsdp2.yaml -m elsa_wb.cli prune ... --distributed`.")
-    cuda = device == "cuda" or (device is None and torch.cuda.is_available())
+    cuda = resolve_device(device).startswith("cuda")
     if not dist.is_initialized():
         if cuda: torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
         dist.init_process_group("nccl" if cuda else "gloo", timeout=datetime.timedelta(seconds=timeout_s))
@@ -99,9 +100,9 @@ def local_part(full: Tensor, param) -> Tensor:
 # %% ../nbs/30_distributed.ipynb #a9ff315c
 class ShardedADMM(ADMM):
     "ADMM whose weights are FSDP2 shards: the state is local, thresholds and statistics are global."
-    def __init__(self, weights: dict, spec: SparsitySpec, *args, init_masks: dict | None = None, **kw):
+    def __init__(self, weights: dict, cfg: ElsaConfig | None = None, *args, init_masks: dict | None = None, **kw):
         if init_masks: init_masks = {n: local_part(m, weights[n]) for n, m in init_masks.items()}
-        super().__init__(weights, spec, *args, init_masks=init_masks, **kw)
+        super().__init__(weights, cfg, *args, init_masks=init_masks, **kw)
 
     def _reduce_(self, t: Tensor) -> Tensor: return _all_reduce_(t)
 
@@ -132,7 +133,7 @@ class DistributedElsa(Elsa):
     "ELSA on the processes of a torchrun/accelerate job, the model sharded with FSDP2 (`DistributedElsa(model, cfg).fit(stream)`)."
     admm_class = ShardedADMM
 
-    def __init__(self, model: nn.Module, cfg: ElsaConfig, callbacks: list | None = None, run_dir=None,
+    def __init__(self, model: nn.Module, cfg: ElsaConfig, callbacks: list | None = None, checkpoint_dir=None,
                  init_masks: dict | None = None, calib: Tensor | None = None, specs: dict | None = None, mesh=None):
         cfg = cfg.effective()
         self.mesh = mesh if mesh is not None else init_distributed(cfg.device)
@@ -141,9 +142,9 @@ class DistributedElsa(Elsa):
             raise ValueError(f"batch_size {cfg.batch_size} is not a multiple of the {self.world} processes: each global batch is split evenly, "
                              f"so use --batch-size {self.world * max(1, cfg.batch_size // self.world)} (or another multiple of {self.world}).")
         if init_masks is None: init_masks = start_masks(model, cfg, calib, specs)   # the one-shot init on the full model, the same everywhere
-        model.to(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"), getattr(torch, cfg.dtype))
+        model.to(resolve_device(cfg.device), getattr(torch, cfg.dtype))
         shard_model(model, self.mesh)
-        super().__init__(model, cfg, callbacks, run_dir, init_masks=init_masks, specs=specs)
+        super().__init__(model, cfg, callbacks, checkpoint_dir, init_masks=init_masks, specs=specs)
 
     def next_batches(self, stream) -> list[Tensor]:
         b = self.cfg.batch_size // self.world
@@ -152,24 +153,21 @@ class DistributedElsa(Elsa):
     def reduce_loss(self, loss: float) -> float:
         return float(_all_reduce_(torch.tensor([loss], dtype=torch.float64))) / self.world
 
-    @property
-    def checkpoint_dir(self) -> Path | None: return self.run_dir / "checkpoint" if self.run_dir else None
-
     def save(self, stream):
         "Every process writes its shard's state; process 0 then points `latest.json` at the complete set and drops older ones."
-        if not self.run_dir: return
+        if not self.checkpoint_dir: return
         ck = self.checkpoint_dir; d = ck / f"step-{self.step}"
         st = _localise(self.state(stream)); st["world"] = self.world
         save_checkpoint(d / f"rank{self.rank}.pt", **st)
         dist.barrier()
         if self.rank == 0:
-            write_text_atomic(ck / "latest.json", json.dumps(dict(step=self.step, dir=d.name, world=self.world)))
+            atomic_write(ck / "latest.json", json.dumps(dict(step=self.step, dir=d.name, world=self.world)))
             for old in ck.glob("step-*"):
                 if old != d: shutil.rmtree(old, ignore_errors=True)
         dist.barrier()
 
     def load(self, stream) -> bool:
-        p = self.checkpoint_dir / "latest.json" if self.run_dir else None
+        p = self.checkpoint_dir / "latest.json" if self.checkpoint_dir else None
         if not p or not p.exists(): return False
         meta = json.loads(p.read_text())
         if meta["world"] != self.world:
@@ -191,4 +189,4 @@ class DistributedElsa(Elsa):
         m = AutoModelForCausalLM.from_config(self.model.config, dtype=getattr(torch, self.cfg.dtype))
         m.load_state_dict(sd)
         if hasattr(self.model, "_elsa_wb_name"): m._elsa_wb_name = self.model._elsa_wb_name
-        return m.to(self.cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()   # evaluated where the run trained
+        return m.to(resolve_device(self.cfg.device)).eval()   # evaluated where the run trained

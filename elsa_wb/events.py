@@ -9,7 +9,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['EVENT_KINDS', 'emit', 'JsonlSink', 'read_jsonl', 'write_text_atomic', 'ProgressSink']
+__all__ = ['EVENT_KINDS', 'emit', 'JsonlSink', 'read_jsonl', 'ProgressSink']
 
 # %% ../nbs/13_events.ipynb #4808a8fe
 EVENT_KINDS = ("start", "step", "admm_update", "eval", "done")
@@ -50,15 +50,6 @@ def read_jsonl(path: str | Path) -> list[dict]:
         try: out.append(json.loads(line))
         except json.JSONDecodeError: pass
     return out
-
-# %% ../nbs/13_events.ipynb #85674846
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    "Write `text` to `path` (UTF-8) through a temporary file and a rename; returns the path."
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 # %% ../nbs/13_events.ipynb #7d5b0273
 class ProgressSink:

@@ -6,12 +6,15 @@
 from __future__ import annotations
 import json, math, os
 from pathlib import Path
-from .events import read_jsonl, EVENT_KINDS
+from .events import read_jsonl, JsonlSink, EVENT_KINDS
 from .sparsity import SparsitySpec
+from .files import read_json, write_json
 
 # %% auto #0
-__all__ = ['TINY_RUN', 'RUN_FILES', 'RUN_PARTS', 'STATUSES', 'RUN_COLUMNS', 'tiny_run', 'resolve_resumes', 'number', 'RunDir',
-           'find_runs', 'run_row', 'load_runs', 'load_events']
+__all__ = ['TINY_RUN', 'RUN_FILES', 'RUN_PARTS', 'STATUSES', 'CONFIG', 'SUMMARY', 'METRICS', 'CHECKPOINT', 'MODEL', 'RUN_COLUMNS',
+           'tiny_run', 'resolve_resumes', 'number', 'RunDir', 'settings_diff', 'claim', 'state', 'start',
+           'metrics_sink', 'checkpoint_note', 'elapsed', 'finish', 'load_model', 'find_runs', 'run_row', 'load_runs',
+           'load_events']
 
 # %% ../nbs/40_runs.ipynb #a61e092e
 TINY_RUN = dict(sparsity=0.75, steps=12, interval=4, lr=1e-2, batch_size=2, seqlen=32, eval_every=4, eval_windows=2,
@@ -27,14 +30,13 @@ def tiny_run(out: str | Path,             # the run directory to write
     from elsa_wb.models import tiny_model
     from elsa_wb.data import WindowStream
     from elsa_wb.elsa import Elsa, ElsaConfig
-    from elsa_wb.events import JsonlSink
     c = ElsaConfig(**{**TINY_RUN, **cfg})
     g = torch.Generator().manual_seed(c.seed)
     tokens, held = torch.randint(0, 512, (20_000,), generator=g), torch.randint(0, 512, (c.eval_windows, c.seqlen), generator=g)
     def stop(ev):
         if stop_at is not None and ev["event"] == "step" and ev["step"] == stop_at: raise KeyboardInterrupt
-    sink = JsonlSink(Path(out) / "metrics.jsonl")
-    try: Elsa(tiny_model("llama", seed=c.seed), c, callbacks=[sink, *callbacks, stop], run_dir=out).fit(WindowStream(tokens, c.batch_size, c.seqlen, seed=c.seed), held, resume=resume)
+    sink = RunDir(out, create=True).metrics_sink()
+    try: Elsa(tiny_model("llama", seed=c.seed), c, callbacks=[sink, *callbacks, stop], checkpoint_dir=RunDir(out, create=True).checkpoint_dir).fit(WindowStream(tokens, c.batch_size, c.seqlen, seed=c.seed), held, resume=resume)
     except KeyboardInterrupt: pass
     finally: sink.close()
     return RunDir(out)
@@ -73,22 +75,22 @@ def number(v) -> float | int | None:
     try: return float(v) if isinstance(v, str) and v.strip().lower().lstrip("+-") in ("inf", "infinity", "nan") else None
     except ValueError: return None
 
+# %% ../nbs/40_runs.ipynb #123f7a88
 class RunDir:
     "One run directory: config, summary, events and status, read from disk at every access (a run may still be writing)."
-    def __init__(self, path: str | Path):   # a folder written by `prune_run` / `elsa-wb prune --out`, or by a bare loop
+    def __init__(self, path: str | Path,   # a folder written by `elsa-wb prune --out` / `run.execute`, or by a bare loop
+                 create: bool = False):    # True: the folder may not exist yet (a run about to be written)
         self.path = Path(path)
-        if not self.path.is_dir():
-            raise FileNotFoundError(f"Run directory {path} does not exist: give a folder written by `elsa-wb prune --out` (or `prune_run`).")
+        if not create and not self.path.is_dir():
+            raise FileNotFoundError(f"Run directory {path} does not exist: give a folder written by `elsa-wb prune --out` (or `run.execute`).")
+        if create and self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"{path} is a file, not a run directory: choose another --out.")
         self._offset = 0
     def __repr__(self): return f"RunDir({str(self.path)!r}, {self.status})"
     @property
     def name(self) -> str: return self.path.name
 
-    def _json(self, name: str) -> dict | None:
-        p = self.path / name
-        if not p.exists(): return None
-        try: return json.loads(p.read_text())
-        except json.JSONDecodeError as e: raise ValueError(f"{p} is not valid JSON ({e}): repair or delete it.") from None
+    def _json(self, name: str) -> dict | None: return read_json(self.path / name, None)
     @property
     def summary(self) -> dict | None:
         "summary.json (None until the run is complete)."
@@ -147,6 +149,101 @@ class RunDir:
             except json.JSONDecodeError: pass   # a line torn by a kill
         return out
 
+# %% ../nbs/40_runs.ipynb #16df0f42
+CONFIG, SUMMARY, METRICS, CHECKPOINT, MODEL = "config.json", "summary.json", "metrics.jsonl", "checkpoint", "model"
+
+def settings_diff(old: dict, new: dict) -> list[str]:
+    "The settings that differ between two run configs (ELSA fields by their own name, other nested ones as 'protocol.seqlen')."
+    diff = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if a == b: continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            diff += [j if k == "elsa" else f"{k}.{j}" for j in sorted(set(a) | set(b)) if a.get(j) != b.get(j)]
+        else: diff.append(k)
+    diff = list(dict.fromkeys(diff))
+    core = [d for d in diff if not d.startswith("budget.")]   # derived from the others: named only when alone
+    return core or diff
+
+def claim(self: RunDir, config: dict, resume: bool = False, reuse: bool = False) -> dict | None:
+    "Raise one sentence unless this folder may take a run with `config`; the finished run's summary when `reuse` allows taking it as it is. Writes nothing."
+    old = self._json(CONFIG)
+    differ = old is not None and old != config
+    if self.summary_path.exists():
+        if not reuse: raise ValueError(f"{self.path} already holds a finished run (summary.json): choose a new --out directory or delete it.")
+        # a finished run that also scored zero-shot serves a request without it: the extra evaluation changes nothing else
+        more_eval = differ and _zero_shot(config) is None and _zero_shot(old) is not None and _with_zero_shot(old, None) == config
+        if not differ or more_eval: return self.summary
+    elif old is not None and not resume:
+        raise ValueError(f"{self.path} holds an unfinished run: add --resume to continue it, or choose a new --out directory.")
+    elif resume and old is None:
+        raise ValueError(f"Nothing to resume in {self.path} (no config.json): run without --resume first.")
+    if differ:
+        raise ValueError(f"{self.path} was started with different settings ({', '.join(settings_diff(old, config))} differ): "
+                         f"repeat its original command (with --resume), or choose a new --out directory.")
+    return None
+
+def _zero_shot(c: dict): return (c.get("protocol") or {}).get("zero_shot")
+def _with_zero_shot(c: dict, z) -> dict: return {**c, "protocol": {**(c.get("protocol") or {}), "zero_shot": z}}
+RunDir.claim = claim
+
+# %% ../nbs/40_runs.ipynb #f7b8b255
+RunDir.config_path = property(lambda self: self.path / CONFIG)
+RunDir.summary_path = property(lambda self: self.path / SUMMARY)
+RunDir.metrics_path = property(lambda self: self.path / METRICS)
+RunDir.checkpoint_dir = property(lambda self: self.path / CHECKPOINT)
+RunDir.model_dir = property(lambda self: self.path / MODEL)
+
+def state(self: RunDir) -> str:
+    "What a grid does with this folder: 'reused' (finished), 'resumed' (started), or 'new'."
+    return "reused" if self.summary_path.exists() else "resumed" if self.config_path.exists() else "new"
+
+def start(self: RunDir, config: dict, resume: bool = False):
+    "Create the folder and write config.json (a resumed run keeps its own)."
+    self.path.mkdir(parents=True, exist_ok=True)
+    if not resume: write_json(self.config_path, config)
+
+def metrics_sink(self: RunDir) -> JsonlSink:
+    "The sink appending the run's events to metrics.jsonl."
+    return JsonlSink(self.metrics_path)
+
+def checkpoint_note(self: RunDir) -> str:
+    "What a stopped run keeps, in words: 'the checkpoint of step 40', 'its last checkpoint' or 'no checkpoint yet'."
+    latest = read_json(self.checkpoint_dir / "latest.json", None)   # distributed runs
+    if latest: return f"the checkpoint of step {latest['step']}"
+    return "its last checkpoint" if self.has_checkpoint else "no checkpoint yet"
+
+def elapsed(self: RunDir) -> float:
+    "Wall seconds the earlier sessions of this run took (from its events)."
+    return _sessions_seconds(self.raw_events)
+RunDir.state, RunDir.start, RunDir.metrics_sink, RunDir.checkpoint_note, RunDir.elapsed = property(state), start, metrics_sink, checkpoint_note, elapsed
+
+# %% ../nbs/40_runs.ipynb #6aeec769
+def finish(self: RunDir, summary: dict, model=None, tokenizer=None):
+    "Complete the run: save `model` (and its tokenizer) under model/ when given, write summary.json, drop the checkpoint."
+    if model is not None:
+        model.save_pretrained(self.model_dir)
+        if tokenizer is not None: tokenizer.save_pretrained(self.model_dir)
+    write_json(self.summary_path, summary)
+    if self.checkpoint_dir.exists():
+        import shutil; shutil.rmtree(self.checkpoint_dir)   # the run is complete: the resume state is no longer needed
+
+def load_model(self: RunDir, dtype=None, device=None, tokenizer: bool = True):
+    "(model, tokenizer or None) saved under model/ by a finished run; one sentence when there is none."
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    if not (self.model_dir / "config.json").exists():
+        raise FileNotFoundError(f"{self.path} has no saved model (model/): prune with --save-model, or evaluate with --model.")
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype or torch.float32
+    try: m = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=dtype)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"Could not load the model in {self.model_dir} ({str(e).splitlines()[0][:150]}): re-run the prune with --save-model.") from None
+    if device is not None: m.to(device)
+    m._elsa_wb_name = str(self.path)
+    tok = AutoTokenizer.from_pretrained(self.model_dir) if tokenizer and (self.model_dir / "tokenizer_config.json").exists() else None
+    return m.eval(), tok
+RunDir.finish, RunDir.load_model = finish, load_model
+
 # %% ../nbs/40_runs.ipynb #c6b7badb
 def _is_run(p: Path) -> bool: return any((p / f).exists() for f in RUN_FILES)
 
@@ -173,7 +270,8 @@ def run_row(run: str | Path | RunDir) -> dict:
     r = run if isinstance(run, RunDir) else RunDir(run)
     c, s, raw = r.config, r.summary or {}, r.raw_events
     ev = resolve_resumes(raw)
-    e, spec, budget = c.get("elsa") or {}, c.get("spec"), c.get("budget") or {}
+    e, budget = c.get("elsa") or {}, c.get("budget") or {}
+    spec = c.get("spec") or (dict(ratio=e["sparsity"], pattern=e.get("pattern", "unstructured"), scope=e.get("scope", "tensor")) if "sparsity" in e else None)
     done = r._done(ev) or {}
     train = s.get("train") or (done if done.get("status") == "done" else {})
     steps_seen = [x["step"] for x in ev if x.get("event") == "step"]
@@ -185,7 +283,7 @@ def run_row(run: str | Path | RunDir) -> dict:
     rep = s.get("sparsity_report") or {}
     row = dict(name=r.name, method=c.get("method"), model=c.get("model"), sparsity=spec["ratio"] if spec else None,
                spec=str(SparsitySpec(**spec)) if spec else c.get("sparsity"), ppl=number(s.get("ppl")),
-               eval_text=((s.get("eval") or {}).get("protocol") or {}).get("text", c.get("eval_text")),
+               eval_text=((s.get("eval") or {}).get("protocol") or {}).get("text", (c.get("protocol") or {}).get("text")),
                steps=steps, tokens=calib + trained, seconds=s.get("seconds", round(_sessions_seconds(raw), 1)), status=r.status, path=str(r.path),
                actual_sparsity=number(rep.get("total", train.get("sparsity"))),
                sparse_loss=number(evals[-1].get("sparse_loss")) if evals else None, dense_loss=number(evals[-1].get("dense_loss")) if evals else None,
