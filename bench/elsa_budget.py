@@ -16,7 +16,8 @@ from elsa_wb.models import load_model
 from elsa_wb.data import corpus, train_stream, calibration_windows
 from elsa_wb.elsa import Elsa, ElsaConfig
 from elsa_wb.evaluate import text_perplexity
-from elsa_wb.sparsity import SparsitySpec, magnitude_prune
+from elsa_wb.sparsity import SparsitySpec
+from elsa_wb.baselines import magnitude_prune
 from elsa_wb.provenance import environment
 
 def variants(steps: int) -> dict:

@@ -117,7 +117,7 @@ def part_timing(args) -> dict:
     commit = commit_now()   # before elsa_wb's modules are imported: the code this part runs
     import torch
     from elsa_wb.elsa import train_step
-    from elsa_wb.sparsity import SparsitySpec, magnitude_prune
+    from elsa_wb.sparsity import SparsitySpec; from elsa_wb.baselines import magnitude_prune
     load_start, psi_start = os.getloadavg(), cpu_pressure()
     model, weights, opt, stream, cfg = setup(args, args.preset)
     cuda = args.device == "cuda"

@@ -21,7 +21,10 @@ from pathlib import Path
 for _v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"): os.environ.setdefault(_v, "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from elsa_wb.cli import _config_options, config_from_args, _write_json, METHODS, FINETUNED
+from elsa_wb.cli import add_config_options, spec_from_args
+from elsa_wb.run import RunSpec, METHODS, FINETUNED
+from elsa_wb.config import Protocol
+from elsa_wb.files import write_json
 from elsa_wb.compare import compare, markdown_table, ratio_lines, text_key, add_ratios, SPARSITIES, COMPARE_METHODS
 from elsa_wb.elsa import NonFiniteLoss
 from elsa_wb.models import EMBEDDED
@@ -51,7 +54,7 @@ def parse(argv=None) -> argparse.Namespace:
                    "`sparsegpt+ft-NAME` (e.g. with --merge, beside the plain `elsa` and `sparsegpt+ft` rows)")
     p.add_argument("--zero-shot", type=int, default=None, metavar="N",
                    help="also score the offline zero-shot suite per cell (first N items per task; 0: all 500)")
-    _config_options(p)   # --steps, --lr, --calib-windows, ...: every ElsaConfig field, with ElsaConfig's defaults
+    add_config_options(p)   # --steps, --lr, --calib-windows, ...: every ElsaConfig field, with ElsaConfig's defaults
     return p.parse_args(argv)
 
 
@@ -176,10 +179,9 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = shlex.join(["python", "bench/quality.py", *argv])
     try:
-        cfg = config_from_args(a)
-        rec = compare(a.model, a.sparsity, a.methods, a.runs, cfg, train_text=TRAIN_TEXT, eval_text=EVAL_TEXT, eval_seqlen=SEQLEN,
-                      eval_windows=a.windows, extra_texts=(SECOND_TEXT,), owl=a.owl, progress=not a.no_progress, command=command,
-                      zero_shot=a.zero_shot)
+        base = RunSpec(model=a.model, elsa=spec_from_args(a).elsa, train_text=TRAIN_TEXT, owl=a.owl,
+                       protocol=Protocol(text=EVAL_TEXT, seqlen=SEQLEN, windows=a.windows, extra_texts=(SECOND_TEXT,), zero_shot=a.zero_shot))
+        rec = compare(base, a.sparsity, a.methods, a.runs, progress=not a.no_progress, command=command)
     except (ValueError, FileNotFoundError, NonFiniteLoss, RuntimeError) as e:
         print(f"bench/quality.py: error: {e}", file=sys.stderr); return 2
     except KeyboardInterrupt:
@@ -201,7 +203,7 @@ def main(argv=None) -> int:
         except ValueError as e: print(f"bench/quality.py: error: {e}", file=sys.stderr); return 2
         rec["rows"] = rows
     rec.setdefault("invocations", [{k: rec[k] for k in ("command", "git_commit", "time", "seconds")}])
-    _write_json(out / "quality.json", dict(rows=rows, invocations=rec["invocations"], protocol=rec["protocol"], command=command, config=rec["config"], runs=str(a.runs),
+    write_json(out / "quality.json", dict(rows=rows, invocations=rec["invocations"], protocol=rec["protocol"], command=command, config=rec["config"], runs=str(a.runs),
                                             **{k: rec[k] for k in ("seconds", "versions", "git_commit", "device", "threads", "time")}))
     (out / "quality.md").write_text(report(rec))
     print(f"\nwrote {out / 'quality.json'} and {out / 'quality.md'}")

@@ -19,10 +19,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch
 from elsa_wb.models import load_model, prunable, EMBEDDED
-from elsa_wb.sparsity import SparsitySpec, magnitude_prune
+from elsa_wb.sparsity import SparsitySpec
+from elsa_wb.baselines import magnitude_prune
 from elsa_wb.speed import (layer_speed, model_speed, format_model_speed, FORMATS, TOKENS, BLOCKSIZE, PROMPT_TOKENS,
                            NEW_TOKENS, CLOCKS)
-from elsa_wb.events import write_text_atomic
+from elsa_wb.files import atomic_write, write_json
 from elsa_wb.provenance import environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,8 +156,8 @@ def main(argv=None) -> int:
                                         model_repeats=a.model_repeats, min_run_time=a.min_run_time, blocksize=a.blocksize, dtype="float32"),
                layers=layers, models=models)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "speed.json", json.dumps(rec, indent=1, default=str))
-    write_text_atomic(out / "speed.md", report(rec))
+    write_json(out / "speed.json", rec)
+    atomic_write(out / "speed.md", report(rec))
     print(f"\nwrote {out / 'speed.json'} and {out / 'speed.md'}")
     return 0
 

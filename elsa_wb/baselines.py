@@ -9,12 +9,13 @@ from dataclasses import replace
 import torch
 from torch import nn, Tensor
 from tqdm.auto import tqdm
-from .sparsity import SparsitySpec, keep_mask, project_, _select
+from .sparsity import SparsitySpec, keep_mask, project_, _select, as_rows, from_rows, check_nm_fit
+from .config import PRUNERS
 from .models import decoder_blocks, prunable, prunable_modules, input_dims
 
 # %% auto #0
-__all__ = ['BLOCKSIZE', 'PERCDAMP', 'METHODS', 'InputStats', 'wanda_score', 'wanda_spec', 'wanda_', 'sparsegpt_', 'BlockInputs',
-           'sequential', 'prune', 'outlier_ratios', 'owl_allocation', 'owl_specs']
+__all__ = ['BLOCKSIZE', 'PERCDAMP', 'InputStats', 'wanda_score', 'wanda_spec', 'wanda_', 'sparsegpt_', 'BlockInputs',
+           'sequential', 'magnitude_prune', 'prune', 'outlier_ratios', 'owl_allocation', 'owl_specs']
 
 # %% ../nbs/20_baselines.ipynb #92ea3739
 class InputStats:
@@ -51,8 +52,8 @@ class InputStats:
 # %% ../nbs/20_baselines.ipynb #d3edee0b
 def wanda_score(weight: Tensor, norms: Tensor, in_dim: int = 1) -> Tensor:
     "|W_ij| * ||X_j||_2 in the weight's own layout (`in_dim`: the dimension of the input features)."
-    n = norms.to(weight.device, torch.float32)
-    return weight.detach().abs().float() * (n[None, :] if in_dim == 1 else n[:, None])
+    rows = as_rows(weight.detach(), in_dim).abs().float() * norms.to(weight.device, torch.float32)[None, :]
+    return from_rows(rows, weight, in_dim)
 
 def wanda_spec(spec: SparsitySpec) -> SparsitySpec:
     "The spec Wanda applies: unstructured ratios are counted per output row, as in the reference code."
@@ -94,11 +95,10 @@ def sparsegpt_(weight: Tensor,        # the weight, pruned and updated in place
               ) -> Tensor:
     "SparseGPT's blocked OBS sweep on one layer; returns the keep-mask (in the weight's layout)."
     if spec.ratio == 0: return torch.ones_like(weight, dtype=torch.bool)
-    W = (weight.detach().t() if in_dim == 0 else weight.detach()).to(torch.float32, memory_format=torch.contiguous_format, copy=True)  # (out, in)
+    W = as_rows(weight.detach(), in_dim).to(torch.float32, memory_format=torch.contiguous_format, copy=True)  # (out, in)
     rows, cols = W.shape
     nm = spec.nm
-    if nm and cols % nm[1]:
-        raise ValueError(f"Pattern {spec.pattern} needs the input size ({cols}) to be a multiple of {nm[1]}: use an unstructured spec for this matrix.")
+    check_nm_fit(spec, cols)
     U, dead = _inverse_hessian_factor(H.to(W.device), percdamp)
     W[:, dead] = 0
     keep = torch.ones_like(W, dtype=torch.bool)
@@ -123,9 +123,8 @@ def sparsegpt_(weight: Tensor,        # the weight, pruned and updated in place
             Q1[:, i], E1[:, i] = q, e
         W[:, i1:i2], keep[:, i1:i2] = Q1, k1
         W[:, i2:].sub_(E1 @ U[i1:i2, i2:])
-    if in_dim == 0: W, keep = W.t(), keep.t()
-    weight.copy_(W)
-    return keep
+    weight.copy_(from_rows(W, weight, in_dim))
+    return from_rows(keep, weight, in_dim)
 
 # %% ../nbs/20_baselines.ipynb #65cea99d
 class _Stop(Exception):
@@ -219,14 +218,25 @@ def sequential(model: nn.Module,     # a causal LM (run on its own device, in ev
     finally: model.train(was_training)
 
 # %% ../nbs/20_baselines.ipynb #d8cf3a24
-METHODS = ("magnitude", "wanda", "sparsegpt")
-
-def _plan(model: nn.Module, spec: SparsitySpec, specs: dict | None) -> dict[str, SparsitySpec]:
-    names = list(prunable(model))
+def _plan(names, spec: SparsitySpec, specs: dict | None) -> dict[str, SparsitySpec]:
+    "{name: spec} for the prunable weights `names`, `specs` overriding `spec`."
+    names = list(names)
     extra = sorted(set(specs or {}) - set(names))
     if extra: raise ValueError(f"specs names {len(extra)} matrices that are not prunable weights of this model (e.g. {extra[0]!r}): key them like `prunable(model)`.")
     return {n: (specs or {}).get(n, spec) for n in names}
 
+@torch.no_grad()
+def magnitude_prune(model_or_weights,       # a model (its `prunable` weights) or a {name: (out, in) weight} dict
+                    spec: SparsitySpec,     # sparsity of every matrix
+                    specs: dict[str, SparsitySpec] | None = None,  # per-matrix specs overriding `spec`
+                   ) -> dict[str, Tensor]:
+    "Zero the smallest-magnitude weights of every prunable matrix in place; returns {name: keep-mask}."
+    if isinstance(model_or_weights, nn.Module): weights, dims = prunable(model_or_weights), input_dims(model_or_weights)
+    else: weights, dims = dict(model_or_weights), {}
+    plan = _plan(weights, spec, specs)
+    return {n: project_(w, plan[n], in_dim=dims.get(n, 1)) for n, w in weights.items()}
+
+# %% ../nbs/20_baselines.ipynb #d8cf3a25
 def _check_calib(calib, method):
     if calib is None:
         raise ValueError(f"Method {method!r} needs calibration windows: pass calib=calibration_windows(tok, corpus('pydocs', 'train')) (token ids [n, seqlen]).")
@@ -235,7 +245,7 @@ def _check_calib(calib, method):
                          f"{tuple(calib.shape) if torch.is_tensor(calib) else ''}: use calibration_windows(...).")
 
 def prune(model: nn.Module,                 # a causal LM, pruned in place
-          method: str,                      # one of METHODS
+          method: str,                      # one of PRUNERS
           spec: SparsitySpec,               # sparsity of every prunable matrix
           calib: Tensor | None = None,      # calibration windows [n, seqlen] (not needed by magnitude)
           specs: dict[str, SparsitySpec] | None = None,  # per-matrix specs overriding `spec` (e.g. `owl_specs`)
@@ -243,10 +253,9 @@ def prune(model: nn.Module,                 # a causal LM, pruned in place
           batch_size: int = 4,              # calibration windows per forward
          ) -> dict[str, Tensor]:
     "One-shot pruning of `model` in place; returns {weight name: keep-mask}."
-    if method not in METHODS: raise ValueError(f"Unknown pruning method {method!r}: use one of {', '.join(METHODS)}.")
-    plan, dims = _plan(model, spec, specs), input_dims(model)
-    if method == "magnitude":
-        return {n: project_(w, plan[n], in_dim=dims[n]) for n, w in prunable(model).items()}
+    if method not in PRUNERS: raise ValueError(f"Unknown pruning method {method!r}: use one of {', '.join(PRUNERS)}.")
+    if method == "magnitude": return magnitude_prune(model, spec, specs)
+    plan, dims = _plan(prunable(model), spec, specs), input_dims(model)
     _check_calib(calib, method)
     masks = {}
     def visit(i, layer):

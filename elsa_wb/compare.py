@@ -6,18 +6,19 @@
 from __future__ import annotations
 import csv, html, io, json, math, os, time
 from pathlib import Path
+import dataclasses
 from .sparsity import SparsitySpec
-from .models import DEFAULT_MODEL
-from .data import corpus, EVAL_CORPUS
-from .elsa import ElsaConfig, NonFiniteLoss
-from .cli import prune_run, check_run, SPEC_FIELDS, METHODS, ONE_SHOT, FINETUNED, DENSE, CALIB_SEQLEN, training_config, _write_json
-from .events import write_text_atomic
+from .config import ElsaConfig, Protocol, PRUNERS, CALIB_SEQLEN
+from .models import DEFAULT_MODEL, EMBEDDED, load_model
+from .files import atomic_write, write_json
 from .provenance import environment
+from .run import RunSpec, METHODS, FINETUNED, DENSE, SPEC_KEYS, protocol_line
+from .grid import run_grid
 
 # %% auto #0
-__all__ = ['SPARSITIES', 'COMPARE_METHODS', 'PROTOCOL_KEYS', 'cell_name', 'plan', 'cell_row', 'text_key', 'add_ratios',
-           'table_columns', 'format_table', 'markdown_table', 'ratio_lines', 'compare_figure', 'compare_html',
-           'write_compare', 'load_compare', 'compare']
+__all__ = ['SPARSITIES', 'COMPARE_METHODS', 'PROTOCOL_KEYS', 'DEMO_STEPS', 'DEMO_ELSA', 'cell_name', 'plan', 'cell_row',
+           'text_key', 'add_ratios', 'table_columns', 'format_table', 'markdown_table', 'ratio_lines', 'compare_figure',
+           'compare_html', 'write_compare', 'load_compare', 'compare_cells', 'compare_config', 'compare', 'demo']
 
 # %% ../nbs/51_compare.ipynb #8bb89a05
 SPARSITIES = ("0.5", "0.7", "0.8", "0.9")
@@ -29,10 +30,8 @@ def cell_name(method: str, spec: SparsitySpec) -> str:
     tag = f"{spec.ratio:g}" if spec.pattern == "unstructured" else spec.pattern.replace(":", "of")
     return f"{method}-{tag}" + ("-row" if spec.scope == "row" else "")
 
-def _spec_text(spec: SparsitySpec) -> str: return spec.pattern if spec.nm else repr(spec.ratio)
-
 def plan(methods=COMPARE_METHODS, sparsities=SPARSITIES, scope: str = "tensor", owl: bool = False) -> list[tuple[str, SparsitySpec]]:
-    "The cells to run, dense first: every name and sparsity is checked before anything runs."
+    "The (method, sparsity) cells to run, dense first: every name and sparsity is checked before anything runs."
     methods = list(dict.fromkeys(methods))
     bad = [m for m in methods if m not in METHODS + (DENSE,)]
     if bad: raise ValueError(f"Unknown method {bad[0]!r}: use any of {', '.join(METHODS)} (a dense row is always added).")
@@ -64,7 +63,7 @@ def add_ratios(rows: list[dict], key: str = "ppl") -> list[dict]:
     "Set `best_one_shot` and `vs_best_one_shot` on every row (None where its sparsity has no one-shot row); for `key` 'ppl_austen' the '_austen' ones."
     best, sfx = {}, key[3:]
     for r in rows:
-        if r["method"] in ONE_SHOT and _finite(r.get(key)) and (r["label"] not in best or r[key] < best[r["label"]][key]): best[r["label"]] = r
+        if r["method"] in PRUNERS and _finite(r.get(key)) and (r["label"] not in best or r[key] < best[r["label"]][key]): best[r["label"]] = r
     for r in rows:
         b = best.get(r["label"])
         r[f"best_one_shot{sfx}"] = b["method"] if b else None
@@ -112,7 +111,7 @@ def ratio_lines(rows: list[dict], text: str | None = None) -> list[str]:
     "One sentence per trained row and sparsity: '70%: elsa / best one-shot (sparsegpt) = 0.40x' (on an extra `text`: its ratios)."
     sfx, on = (text_key(text)[3:], f" on {Path(str(text)).stem}") if text else ("", "")
     return [f"{r['label']}{on}: {r['method']} / best one-shot ({r[f'best_one_shot{sfx}']}) = {r[f'vs_best_one_shot{sfx}']:.2f}x"
-            for r in rows if r["method"] not in ONE_SHOT + (DENSE,) and r.get(f"vs_best_one_shot{sfx}") is not None]
+            for r in rows if r["method"] not in PRUNERS + (DENSE,) and r.get(f"vs_best_one_shot{sfx}") is not None]
 
 # %% ../nbs/51_compare.ipynb #adb27e17
 def _rows_of(table) -> list[dict]:
@@ -184,12 +183,12 @@ def compare_html(record: dict) -> str:
 def write_compare(out: str | Path, record: dict) -> None:
     "Write compare.json, compare.csv and compare.html into `out`."
     out = Path(out)
-    _write_json(out / "compare.json", record)
+    write_json(out / "compare.json", record)
     keys = list(dict.fromkeys(k for r in record["rows"] for k in r))
     buf = io.StringIO(newline="")
     w = csv.DictWriter(buf, keys); w.writeheader(); w.writerows(record["rows"])
-    write_text_atomic(out / "compare.csv", buf.getvalue())
-    write_text_atomic(out / "compare.html", compare_html(record))
+    atomic_write(out / "compare.csv", buf.getvalue())
+    atomic_write(out / "compare.html", compare_html(record))
 
 def load_compare(out: str | Path):
     "The rows of `out`/compare.json as a pandas DataFrame; the protocol, command and versions in `df.attrs`."
@@ -202,65 +201,117 @@ def load_compare(out: str | Path):
     return df
 
 # %% ../nbs/51_compare.ipynb #fe835499
-def compare(model_id: str = DEFAULT_MODEL,          # the model every cell prunes
-            sparsities=SPARSITIES,                  # sparsities as typed: 0.7, 70%, 2:4
-            methods=COMPARE_METHODS,                # any of cli.METHODS; dense is always added
-            out: str | Path = "runs/compare",       # folder of the cells and of compare.json/.csv/.html
-            cfg: ElsaConfig | None = None,          # options of every cell (calibration windows, training budget, seed)
-            train_text: str = "pydocs",             # calibration and training corpus
-            eval_text: str = EVAL_CORPUS, eval_seqlen: int = 512, eval_windows: int | None = 16,  # the perplexity protocol
-            extra_texts=(),                         # more corpora to report perplexity on
-            owl: bool = False,                      # OWL's allocation for every method
-            scope: str = "tensor",                  # count zeros per matrix or per output row
+def compare_cells(base: RunSpec, sparsities=SPARSITIES, methods=COMPARE_METHODS) -> dict[str, RunSpec]:
+    "{cell name: RunSpec}: `base` with each method and sparsity, the dense reference first."
+    return {cell_name(m, s): dataclasses.replace(base, method=m, owl=base.owl and m != DENSE,
+                                                 elsa=dataclasses.replace(base.elsa, sparsity=s.ratio, pattern=s.pattern, scope=s.scope))
+            for m, s in plan(methods, sparsities, base.elsa.scope, base.owl)}
+
+def compare_config(base: RunSpec, cells: dict[str, RunSpec]) -> dict:
+    "What compare.json records about the settings every cell shares."
+    specs = list(cells.values())[1:]
+    ft = dataclasses.replace(base, method=FINETUNED[0]).training_config()   # the +ft controls' budget (the same for every one-shot method)
+    p = base.protocol
+    return dict(model=base.model, sparsities=list(dict.fromkeys(str(s.spec) for s in specs)), methods=list(dict.fromkeys(s.method for s in specs)),
+                owl=base.owl, scope=base.elsa.scope, train_text=base.train_text, eval_text=p.text, eval_seqlen=p.seqlen, eval_windows=p.windows,
+                extra_texts=list(p.extra_texts), zero_shot=p.zero_shot, protocol=dataclasses.asdict(p),
+                calib=dict(text=base.train_text, split="train", windows=base.elsa.calib_windows, seqlen=CALIB_SEQLEN, seed=base.elsa.seed),
+                elsa={k: v for k, v in json.loads(json.dumps(base.elsa.effective().to_dict(), default=str)).items() if k not in SPEC_KEYS},
+                finetune={k: getattr(ft, k) for k in ("steps", "finetune_steps", "lr", "tokens")})
+
+# %% ../nbs/51_compare.ipynb #1e1224dd
+def _say_cell(ev: dict):
+    if ev["event"] == "cell_start":
+        s = ev["spec"]
+        print(f"[{ev['index'] + 1}/{ev['total']}] {s.method}{'' if s.method == DENSE else ' ' + str(s.spec)}: {ev['name']} ({ev['state']})", flush=True)
+    elif ev["summary"] is not None:
+        r = ev["row"]
+        print(f"    perplexity {r['ppl']:,.2f}" + "".join(f", {k[4:]} {v:,.2f}" for k, v in r.items() if k.startswith("ppl_"))
+              + f"; {r['train_tokens']:,} train + {r['calib_tokens']:,} calib tokens, {r['seconds']:,.0f} s", flush=True)
+
+def compare(base: RunSpec | None = None,    # what every cell shares: model, ElsaConfig (budget, seed, scope), protocol, training text, OWL
+            sparsities=SPARSITIES,          # sparsities as typed: 0.7, 70%, 2:4
+            methods=COMPARE_METHODS,        # any of run.METHODS; dense is always added
+            out: str | Path = "runs/compare",  # folder of the cells and of compare.json/.csv/.html
             progress: bool = True, quiet: bool = False,
-            command: str | None = None,             # the command line to record (default: this call)
-            zero_shot: int | None = None,           # items per task of the offline zero-shot suite per cell (0: all; None: skip)
+            command: str | None = None,     # the command line to record (default: this call)
            ) -> dict:
     "Run (or reuse, or resume) every cell into `out`/<method>-<sparsity>/ plus a dense row; writes and returns the table record."
-    cells = plan(methods, sparsities, scope, owl)
-    cfg = cfg or ElsaConfig()
-    for t in (eval_text, train_text, *extra_texts): corpus(t)   # bad names fail before anything runs
-    out, t_all = Path(out), time.time()
-    ft = training_config(FINETUNED[0], cfg)   # the +ft controls' budget (the same for every one-shot method)
-    command = command or (f"compare(model_id={model_id!r}, sparsities={list(sparsities)!r}, methods={list(methods)!r}, out={str(out)!r}, "
-                          f"cfg={cfg!r}, train_text={train_text!r}, eval_text={eval_text!r}, eval_seqlen={eval_seqlen}, "
-                          f"eval_windows={eval_windows}, extra_texts={list(extra_texts)!r}, owl={owl}, scope={scope!r}, zero_shot={zero_shot})")
-    config = dict(model=model_id, sparsities=[str(s) for s in dict.fromkeys(s for m, s in cells[1:])],
-                  methods=list(dict.fromkeys(m for m, _ in cells[1:])), owl=owl, scope=scope, train_text=train_text,
-                  eval_text=eval_text, eval_seqlen=eval_seqlen, eval_windows=eval_windows, extra_texts=list(extra_texts), zero_shot=zero_shot,
-                  calib=dict(text=train_text, split="train", windows=cfg.calib_windows, seqlen=CALIB_SEQLEN, seed=cfg.seed),
-                  elsa={k: v for k, v in json.loads(json.dumps(cfg.effective().to_dict(), default=str)).items() if k not in SPEC_FIELDS},
-                  finetune={k: getattr(ft, k) for k in ("steps", "finetune_steps", "lr", "tokens")})
-    states = {}
-    for m, spec in cells:   # every cell's directory must fit these settings before anything runs or is rewritten
-        d = out / cell_name(m, spec)
-        states[d] = "reused" if (d / "summary.json").exists() else "resumed" if (d / "config.json").exists() else "new"
-        check_run(m, model_id, _spec_text(spec), d, cfg, train_text, eval_text, eval_seqlen, eval_windows, resume=states[d] == "resumed",
-                  scope=spec.scope, owl=owl, extra_texts=extra_texts, reuse=True, zero_shot=zero_shot)
-    rows, protocol = [], None
-    for i, (m, spec) in enumerate(cells):
-        d = out / cell_name(m, spec)
-        state = states[d]
-        if not quiet: print(f"[{i + 1}/{len(cells)}] {m}{'' if m == DENSE else ' ' + str(spec)}: {d} ({state})", flush=True)
-        try:
-            s = prune_run(m, model_id, _spec_text(spec), d, cfg, train_text, eval_text, eval_seqlen, eval_windows, resume=state == "resumed",
-                          progress=progress, quiet=True, scope=spec.scope, owl=owl and m != DENSE, extra_texts=extra_texts, reuse=True, zero_shot=zero_shot)
-            row = cell_row(m, spec, s, d.name)
-        except NonFiniteLoss as e:
-            row = dict(method=m, sparsity=spec.ratio, pattern=spec.pattern, scope=spec.scope, label=str(spec), ppl=None, dir=d.name, error=str(e))
-            s = None
-        if m == DENSE: protocol = _protocol(s)
-        rows.append(row)
-        if not quiet and not row.get("error"):
-            print(f"    perplexity {row['ppl']:,.2f}" + "".join(f", {k[4:]} {v:,.2f}" for k, v in row.items() if k.startswith("ppl_"))
-                  + f"; {row['train_tokens']:,} train + {row['calib_tokens']:,} calib tokens, {row['seconds']:,.0f} s", flush=True)
-        for k in ["ppl", *map(text_key, extra_texts)]: add_ratios(rows, k)
-        record = dict(rows=rows, protocol=protocol, command=command, config=config, seconds=round(time.time() - t_all, 1), **environment())
-        write_compare(out, record)   # after every cell: an interrupted compare leaves the table so far
+    base = base or RunSpec()
+    cells, out, t_all = compare_cells(base, sparsities, methods), Path(out), time.time()
+    config, extra = compare_config(base, cells), base.protocol.extra_texts
+    command = command or f"compare({base!r}, sparsities={list(sparsities)!r}, methods={list(methods)!r}, out={str(out)!r})"
+    rows, state = [], dict(protocol=None, record=None)
+    def on_cell(ev):
+        if ev["event"] == "cell_done":
+            s, spec = ev["summary"], ev["spec"]
+            row = (cell_row(spec.method, spec.spec, s, ev["name"]) if s is not None else
+                   dict(method=spec.method, sparsity=spec.spec.ratio, pattern=spec.spec.pattern, scope=spec.spec.scope, label=str(spec.spec), ppl=None, dir=ev["name"], error=ev["error"]))
+            if spec.method == DENSE and s is not None: state["protocol"] = _protocol(s)
+            rows.append(row); ev["row"] = row
+            for k in ["ppl", *map(text_key, extra)]: add_ratios(rows, k)
+            state["record"] = dict(rows=rows, protocol=state["protocol"], command=command, config=config, seconds=round(time.time() - t_all, 1), **environment())
+            write_compare(out, state["record"])
+        if not quiet: _say_cell(ev)
+    run_grid(cells, out, progress=progress, on_cell=on_cell)
+    record, protocol = state["record"], state["protocol"]
     if not quiet:
         print("\n" + format_table(record["rows"]))
-        lines = [l for t in (None, *extra_texts) for l in ratio_lines(record["rows"], t)]
+        lines = [l for t in (None, *extra) for l in ratio_lines(record["rows"], t)]
         if lines: print("\n" + "\n".join(lines))
         print(f"\nprotocol: {protocol['text']} text, first {protocol['windows']} windows x {protocol['seqlen']} tokens "
               f"({protocol['tokens']:,} predicted tokens), {protocol['dtype']}, model {protocol['model']}; written to {out}/compare.json, .csv, .html")
     return record
+
+# %% ../nbs/51_compare.ipynb #a281f598
+from .baselines import magnitude_prune, prune
+from .elsa import Elsa
+from .events import ProgressSink
+from .data import corpus, calibration_windows, train_stream
+from .evaluate import text_perplexity
+from .config import EVAL_TEXT
+
+DEMO_STEPS = 32   # ELSA's optimizer steps in the demo (ADMM + masked)
+DEMO_ELSA = dict(batch_size=2, grad_accum=1, seqlen=256, eval_every=0, checkpoint_every=0, calib_windows=16)   # on top of ElsaConfig.cpu_budget; lr, interval: the budget rule
+
+def demo(model_id: str = DEFAULT_MODEL, sparsities=(0.5, 0.7, 0.9), elsa_sparsities=(0.7, 0.9), windows: int = 16,
+         seqlen: int = 512, elsa_steps: int | None = None, out: str | Path | None = None, command: str | None = None) -> list[dict]:
+    "Dense vs magnitude vs a short ELSA run on the embedded model; prints and returns the table rows."
+    t_all = time.time()
+    model, tok = load_model(model_id)
+    ref = {n: p.detach().clone() for n, p in model.state_dict().items()}
+    rows = []
+    def row(method, s, r, secs, budget):
+        rows.append(dict(method=method, sparsity=s, ppl=r["ppl"], seconds=round(secs, 1), budget=budget))
+        print(f"  {method:<10} {'-' if s is None else f'{s:.0%}':>8} {r['ppl']:>14,.2f} {secs:>8.1f}s  {budget}", flush=True)
+    print(f"{'method':<12} {'sparsity':>8} {'perplexity':>14} {'time':>9}  budget")
+    r = text_perplexity(model, tok, EVAL_TEXT, seqlen=seqlen, max_windows=windows); dense = r
+    row("dense", None, r, 0, "-")
+    for s in sparsities:
+        model.load_state_dict(ref); t0 = time.time(); magnitude_prune(model, SparsitySpec(s)); dt = time.time() - t0
+        row("magnitude", s, text_perplexity(model, tok, EVAL_TEXT, seqlen=seqlen, max_windows=windows), dt, "no data")
+    text = corpus("pydocs", "train")
+    for s in elsa_sparsities:
+        model.load_state_dict(ref)
+        cfg = ElsaConfig.cpu_budget(elsa_steps or DEMO_STEPS, sparsity=s, **DEMO_ELSA)
+        calib = calibration_windows(tok, text, cfg.calib_windows, CALIB_SEQLEN, seed=cfg.seed)
+        t0 = time.time(); masks = prune(model, cfg.init, cfg.spec, calib, progress=False); t_init = time.time() - t0
+        row(cfg.init, s, text_perplexity(model, tok, EVAL_TEXT, seqlen=seqlen, max_windows=windows), t_init,
+            f"{len(calib)}x{CALIB_SEQLEN} = {calib.numel():,} pydocs calibration tokens")
+        stream = train_stream(tok, text, cfg.batch_size, cfg.seqlen, cfg.seed)
+        t0 = time.time()   # warm start: the model is SparseGPT's pruned one, z0 its mask
+        runner = Elsa(model, cfg, init_masks=masks, callbacks=[ProgressSink(f"elsa {s:.0%}")]); runner.fit(stream)
+        dt = time.time() - t0 + t_init
+        cfg = runner.cfg   # the effective config (budget rule applied)
+        row("elsa", s, text_perplexity(model, tok, EVAL_TEXT, seqlen=seqlen, max_windows=windows), dt,
+            f"from {cfg.init}'s pruned weights (time includes it), {cfg.steps} ADMM + {cfg.finetune_steps} masked steps x "
+            f"{cfg.batch_size * cfg.grad_accum}x{cfg.seqlen} = {cfg.tokens:,} pydocs tokens, lr {cfg.lr:.2g} x RMS/0.02, interval {cfg.interval}, "
+            f"{cfg.projection} projection")
+    print(protocol_line(dense))
+    print(f"model weights: {EMBEDDED.get(model_id, {}).get('source', model_id)} (4-bit dequantised: numbers differ from bf16-checkpoint papers)")
+    print(f"total demo time {time.time() - t_all:.0f} s on {environment()['device']}")
+    if out:
+        write_json(Path(out) / "demo.json", dict(rows=rows, protocol=dense["protocol"], elsa=runner.cfg.to_dict() if elsa_sparsities else None,
+                                                 command=command, seconds=round(time.time() - t_all, 1), **environment()))
+    return rows
+

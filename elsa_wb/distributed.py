@@ -5,6 +5,7 @@
 
 # %% ../nbs/30_distributed.ipynb #5983752c
 from __future__ import annotations
+from fastcore.basics import patch
 import datetime, json, os, shutil
 from pathlib import Path
 import torch
@@ -153,40 +154,44 @@ class DistributedElsa(Elsa):
     def reduce_loss(self, loss: float) -> float:
         return float(_all_reduce_(torch.tensor([loss], dtype=torch.float64))) / self.world
 
-    def save(self, stream):
-        "Every process writes its shard's state; process 0 then points `latest.json` at the complete set and drops older ones."
-        if not self.checkpoint_dir: return
-        ck = self.checkpoint_dir; d = ck / f"step-{self.step}"
-        st = _localise(self.state(stream)); st["world"] = self.world
-        save_checkpoint(d / f"rank{self.rank}.pt", **st)
-        dist.barrier()
-        if self.rank == 0:
-            atomic_write(ck / "latest.json", json.dumps(dict(step=self.step, dir=d.name, world=self.world)))
-            for old in ck.glob("step-*"):
-                if old != d: shutil.rmtree(old, ignore_errors=True)
-        dist.barrier()
+# %% ../nbs/30_distributed.ipynb #4e138943
+@patch
+def save(self: DistributedElsa, stream):
+    "Every process writes its shard's state; process 0 then points `latest.json` at the complete set and drops older ones."
+    if not self.checkpoint_dir: return
+    ck = self.checkpoint_dir; d = ck / f"step-{self.step}"
+    st = _localise(self.state(stream)); st["world"] = self.world
+    save_checkpoint(d / f"rank{self.rank}.pt", **st)
+    dist.barrier()
+    if self.rank == 0:
+        atomic_write(ck / "latest.json", json.dumps(dict(step=self.step, dir=d.name, world=self.world)))
+        for old in ck.glob("step-*"):
+            if old != d: shutil.rmtree(old, ignore_errors=True)
+    dist.barrier()
 
-    def load(self, stream) -> bool:
-        p = self.checkpoint_dir / "latest.json" if self.checkpoint_dir else None
-        if not p or not p.exists(): return False
-        meta = json.loads(p.read_text())
-        if meta["world"] != self.world:
-            raise ValueError(f"The checkpoint in {p.parent} was written by {meta['world']} processes, not {self.world}: resume with --nproc_per_node={meta['world']}.")
-        ck = torch.load(p.parent / meta["dir"] / f"rank{self.rank}.pt", map_location="cpu", weights_only=False)
-        sd = self.model.state_dict()
-        ck["model"] = {k: _as_shard_of(v, sd.get(k)) for k, v in ck["model"].items()}
-        params = [q for g in self.optimizer.param_groups for q in g["params"]]
-        ck["optimizer"]["state"] = {i: {k: _as_shard_of(v, params[i]) for k, v in s.items()} for i, s in ck["optimizer"]["state"].items()}
-        self.restore(ck, stream, p.parent)
-        return True
+@patch
+def load(self: DistributedElsa, stream) -> bool:
+    p = self.checkpoint_dir / "latest.json" if self.checkpoint_dir else None
+    if not p or not p.exists(): return False
+    meta = json.loads(p.read_text())
+    if meta["world"] != self.world:
+        raise ValueError(f"The checkpoint in {p.parent} was written by {meta['world']} processes, not {self.world}: resume with --nproc_per_node={meta['world']}.")
+    ck = torch.load(p.parent / meta["dir"] / f"rank{self.rank}.pt", map_location="cpu", weights_only=False)
+    sd = self.model.state_dict()
+    ck["model"] = {k: _as_shard_of(v, sd.get(k)) for k, v in ck["model"].items()}
+    params = [q for g in self.optimizer.param_groups for q in g["params"]]
+    ck["optimizer"]["state"] = {i: {k: _as_shard_of(v, params[i]) for k, v in s.items()} for i, s in ck["optimizer"]["state"].items()}
+    self.restore(ck, stream, p.parent)
+    return True
 
-    def gather_model(self) -> nn.Module | None:
-        "The pruned model with full (unsharded) weights on process 0 (None on the others): a collective call."
-        from torch.distributed.checkpoint.state_dict import get_model_state_dict, StateDictOptions
-        from transformers import AutoModelForCausalLM
-        sd = get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-        if self.rank: return None
-        m = AutoModelForCausalLM.from_config(self.model.config, dtype=getattr(torch, self.cfg.dtype))
-        m.load_state_dict(sd)
-        if hasattr(self.model, "_elsa_wb_name"): m._elsa_wb_name = self.model._elsa_wb_name
-        return m.to(resolve_device(self.cfg.device)).eval()   # evaluated where the run trained
+@patch
+def gather_model(self: DistributedElsa) -> nn.Module | None:
+    "The pruned model with full (unsharded) weights on process 0 (None on the others): a collective call."
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict, StateDictOptions
+    from transformers import AutoModelForCausalLM
+    sd = get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if self.rank: return None
+    m = AutoModelForCausalLM.from_config(self.model.config, dtype=getattr(torch, self.cfg.dtype))
+    m.load_state_dict(sd)
+    if hasattr(self.model, "_elsa_wb_name"): m._elsa_wb_name = self.model._elsa_wb_name
+    return m.to(resolve_device(self.cfg.device)).eval()   # evaluated where the run trained

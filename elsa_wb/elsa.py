@@ -4,6 +4,7 @@
 
 # %% ../nbs/21_elsa.ipynb #ba27ed58
 from __future__ import annotations
+from fastcore.basics import patch
 import dataclasses, json, math, os, random, time
 from pathlib import Path
 import torch
@@ -19,8 +20,7 @@ from .baselines import prune
 
 # %% auto #0
 __all__ = ['LR_REFERENCE_RMS', 'make_optimizer', 'linear_decay', 'NonFiniteLoss', 'train_step', 'mean_loss', 'projected_loss',
-           'save_checkpoint', 'rng_state', 'set_rng_state', 'start_masks', 'Elsa', 'state', 'save', 'load', 'restore',
-           'train_one', 'fit']
+           'save_checkpoint', 'rng_state', 'set_rng_state', 'start_masks', 'Elsa']
 
 # %% ../nbs/21_elsa.ipynb #ec9337e0
 LR_REFERENCE_RMS = 0.02   # weight RMS of LLaMA-2-7B, where the paper's lr was tuned
@@ -163,16 +163,19 @@ class Elsa:
         for n, w in self.weights.items(): local_tensor(w).mul_(self.masks[n])
 
 # %% ../nbs/21_elsa.ipynb #e15a0c04
+@patch
 def state(self: Elsa, stream) -> dict:
     "Everything a resume needs: model, optimizer, scheduler, ADMM state, masks, data position, RNG, step and config."
     return dict(step=self.step, model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
                 scheduler=self.scheduler.state_dict(), admm=self.admm.state_dict(), masks=self.masks,
                 stream=stream.state_dict() if hasattr(stream, "state_dict") else None, rng=rng_state(), config=self.cfg.to_dict())
 
+@patch
 def save(self: Elsa, stream):
     "Write the checkpoint (nothing without a checkpoint_dir)."
     if self.checkpoint_dir: save_checkpoint(self.checkpoint_dir / "state.pt", **self.state(stream))
 
+@patch
 def load(self: Elsa, stream) -> bool:
     "Restore the last checkpoint; False when there is none."
     p = self.checkpoint_dir / "state.pt" if self.checkpoint_dir else None
@@ -180,6 +183,7 @@ def load(self: Elsa, stream) -> bool:
     self.restore(torch.load(p, map_location="cpu", weights_only=False), stream, p.parent)
     return True
 
+@patch
 def restore(self: Elsa, ck: dict, stream, where):
     "Load a `state` dict, refusing one made with another config."
     if ck["config"] != self.cfg.to_dict():
@@ -191,15 +195,16 @@ def restore(self: Elsa, ck: dict, stream, where):
     if ck["stream"] is not None and hasattr(stream, "load_state_dict"): stream.load_state_dict(ck["stream"])
     set_rng_state(ck["rng"])
 
+@patch
 def _evaluate(self: Elsa, windows):
     "Emit the dense and the projected loss on the held-out windows."
     if windows is None: return
     dense = mean_loss(self.model, windows)
     sparse = dense if self.masks is not None else projected_loss(self.model, windows, self.admm, self.optimizer)
     self._emit(event="eval", step=self.step - 1, dense_loss=dense, sparse_loss=sparse, dense_ppl=math.exp(min(dense, 700)), sparse_ppl=math.exp(min(sparse, 700)))
-Elsa.state, Elsa.save, Elsa.load, Elsa.restore, Elsa._evaluate = state, save, load, restore, _evaluate
 
 # %% ../nbs/21_elsa.ipynb #e15a0c06
+@patch
 def train_one(self: Elsa, stream, eval_windows):
     "Step `self.step`: the optimizer step with the ADMM penalty (or the masks), z/u updates, the final projection, eval and checkpoint."
     cfg, s = self.cfg, self.step
@@ -218,9 +223,9 @@ def train_one(self: Elsa, stream, eval_windows):
         self._emit(event="admm_update", step=s, final=True, **{k: v for k, v in self.admm.residuals().items()})
     if cfg.eval_every and (s + 1) % cfg.eval_every == 0 and s + 1 < cfg.total_steps: self._evaluate(eval_windows)
     if cfg.checkpoint_every and (s + 1) % cfg.checkpoint_every == 0 and s + 1 < cfg.total_steps: self.save(stream)
-Elsa.train_one = train_one
 
 # %% ../nbs/21_elsa.ipynb #e15a0c07
+@patch
 def fit(self: Elsa, stream, eval_windows: Tensor | None = None, resume: bool = False) -> dict:
     "Train, project, (optionally) fine-tune with the mask fixed; returns the run summary."
     cfg, t0 = self.cfg, time.time()
@@ -247,4 +252,3 @@ def fit(self: Elsa, stream, eval_windows: Tensor | None = None, resume: bool = F
     self._emit(event="done", **summary)
     self.model.eval()
     return summary
-Elsa.fit = fit

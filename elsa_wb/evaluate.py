@@ -165,6 +165,7 @@ def _rows(res: dict, suite: dict) -> dict:
         out[t] = row
     return out
 
+# %% ../nbs/12_evaluate.ipynb #ec251437
 def zero_shot(model: nn.Module,           # a causal LM in memory (pruned or not), on any device
               tokenizer,                  # its tokenizer
               tasks: str | list[str] | None = None,  # lm-eval task names ("a,b" or a list); None: the offline suite

@@ -9,13 +9,13 @@ from pathlib import Path
 import torch
 from torch import nn
 from .models import prunable, prunable_modules, input_dims, sparsity_report, format_sparsity, model_name, load_model
-from .sparsity import SparsitySpec
+from .sparsity import SparsitySpec, as_rows, nm_violation
 from .provenance import environment
 
 # %% auto #0
-__all__ = ['MASKS', 'MANIFEST', 'EXPORT_VERSION', 'COMPUTED', 'weight_masks', 'parse_format', 'nm_break', 'nm_offender',
-           'check_format', 'export_model', 'load_exported', 'to_semi_structured', 'run_manifest', 'export_run',
-           'cmd_export', 'add_parser']
+__all__ = ['MASKS', 'MANIFEST', 'EXPORT_VERSION', 'COMPUTED', 'weight_masks', 'parse_format', 'nm_offender', 'check_format',
+           'export_model', 'load_exported', 'to_semi_structured', 'run_manifest', 'export_run', 'cmd_export',
+           'add_parser']
 
 # %% ../nbs/60_export.ipynb #c545a781
 MASKS, MANIFEST = "masks.safetensors", "manifest.json"
@@ -35,21 +35,12 @@ def parse_format(format: str | None,  # an N:M pattern such as "2:4", or None (u
     if nm is None: raise ValueError(f"Unknown export format {format!r}: use an N:M pattern such as 2:4, or no format for unstructured sparsity.")
     return nm
 
-def nm_break(rows: torch.Tensor, n: int, m: int) -> str | None:
-    "What breaks N:M (at least n zeros in every m consecutive inputs) in one (out, in) weight; None when it follows it."
-    if rows.shape[1] % m: return f"its {rows.shape[1]} input features are not a multiple of {m}"
-    zeros = (rows.reshape(rows.shape[0], -1, m) == 0).sum(-1)
-    bad = (zeros < n).nonzero()
-    if not len(bad): return None
-    r, g = bad[0].tolist()
-    return f"output row {r} has {m - int(zeros[r, g])} non-zeros in input features {g * m}-{g * m + m - 1}, at most {m - n} allowed"
-
 def nm_offender(model: nn.Module, format: str) -> tuple[str, str] | None:
     "(name, what is wrong) of the first prunable weight that breaks the N:M `format`; None when every one follows it."
     n, m = parse_format(format)
     dims = input_dims(model)
     for name, w in prunable(model).items():
-        why = nm_break(w.detach() if dims[name] == 1 else w.detach().T, n, m)   # (out, in)
+        why = nm_violation(as_rows(w.detach(), dims[name]), n, m)
         if why: return name, why
     return None
 

@@ -4,78 +4,67 @@
 
 # %% ../nbs/71_panels.ipynb #631e90fd
 from __future__ import annotations
+from fastcore.basics import patch
 import dataclasses, html, inspect, math, threading, time, traceback
 from datetime import datetime
 from pathlib import Path
 import torch
 import ipywidgets as W
 import plotly.graph_objects as go
-from . import cli
-from .sparsity import SparsitySpec, SCOPES
-from .lowprec import CODECS
-from .admm import RHO_SCHEDULES, PROJECTIONS
+from .sparsity import SparsitySpec
+from .config import ElsaConfig, Protocol, config_fields, parse_field, device_choices, CHOICES, PROJECTIONS, RHO_SCHEDULES
 from .models import EMBEDDED, DEFAULT_MODEL
-from .elsa import ElsaConfig, NonFiniteLoss, INITS, budget_rule
-from .cli import METHODS, FINETUNED, DENSE, prune_run, check_run
+from .elsa import NonFiniteLoss
+from .run import RunSpec, METHODS, FINETUNED, DENSE, execute
+from .grid import run_grid, check_grid
 from .compare import SPARSITIES, COMPARE_METHODS, cell_name
 from .runs import RunDir, number
 from .views import LiveView, run_figures
 
 # %% auto #0
-__all__ = ['CHOICES', 'MODELS', 'PATTERN_CHOICES', 'DEVICES', 'RUN_FIELDS', 'STATUS_COLORS', 'SWEEP_COLUMNS', 'COLORS',
-           'RunStopped', 'run_with_sinks', 'field_widget', 'field_value', 'run_views', 'RunPanel', 'nonzero_params',
-           'sweep_table', 'pareto_figure', 'SweepPanel']
+__all__ = ['RUN_KW', 'MODELS', 'PATTERN_CHOICES', 'RUN_FIELDS', 'STATUS_COLORS', 'SWEEP_COLUMNS', 'COLORS', 'RunStopped',
+           'field_widget', 'field_value', 'run_views', 'RunPanel', 'nonzero_params', 'sweep_table', 'pareto_figure',
+           'SweepPanel']
 
 # %% ../nbs/71_panels.ipynb #63d849a0
 class RunStopped(BaseException):
     "Raised by a panel's stop check at a `step` event; caught by the panel's thread (the run directory stays resumable)."
     def __init__(self, step: int): super().__init__(f"stopped after step {step}"); self.step = step
 
-def run_with_sinks(method: str, model_id: str, spec_text: str, out: str | Path,
-                   cfg: ElsaConfig | None = None,
-                   callbacks=(),   # more event sinks of the training loop (live views, a stop check)
-                   **kw) -> dict:  # the other arguments of `prune_run`
-    "`prune_run(...)` whose training loop also sends its events to `callbacks`: the same run directory as the command line."
-    return prune_run(method, model_id, spec_text, out, cfg, callbacks=list(callbacks), **kw)
+RUN_KW = ("train_text", "owl", "protocol", "save_model")   # what a panel's `run_kw` may set besides its controls
+
+def _run_kw(run_kw: dict | None) -> dict:
+    "Check the run settings a panel passes on (RunSpec's train_text, owl, protocol; execute's save_model)."
+    kw = dict(run_kw or {})
+    bad = [k for k in kw if k not in RUN_KW]
+    if bad: raise ValueError(f"{bad[0]!r} cannot be set through run_kw: use any of {', '.join(RUN_KW)} (the controls set the rest).")
+    if "protocol" in kw and not isinstance(kw["protocol"], Protocol): kw["protocol"] = Protocol(**kw["protocol"])
+    return kw
 
 # %% ../nbs/71_panels.ipynb #b4704824
-CHOICES = dict(rho_schedule=RHO_SCHEDULES, projection=PROJECTIONS, z_dtype=CODECS, u_dtype=CODECS, scope=SCOPES, init=INITS)   # fields with a fixed set of values
 MODELS = (*EMBEDDED, "tiny-llama")       # the model box's suggestions (any local path or hub id may be typed)
 PATTERN_CHOICES = ("unstructured", "2:4", "4:8")   # the pattern box's suggestions (any N:M may be typed)
-DEVICES = ("auto", "cpu") + (("cuda",) if torch.cuda.is_available() else ())   # "auto" is ElsaConfig's device=None
-_FIELDS = {f.name: f for f in dataclasses.fields(ElsaConfig)}
+_FIELDS = {f.name: f for f in config_fields()}   # the same reflection of ElsaConfig as the command line's
 
-def _field_doc(name: str) -> str:
-    from fastcore.docments import docments
-    return docments(ElsaConfig).get(name) or name
+def _field_doc(name: str) -> str: return _FIELDS[name].doc
 
 def field_widget(name: str, value=dataclasses.MISSING) -> W.Widget:   # an ElsaConfig field; value: its default
     "A control for ElsaConfig field `name` holding `value` (the field's default unless given)."
     if name not in _FIELDS: raise ValueError(f"{name!r} is not an ElsaConfig field: use one of {', '.join(_FIELDS)}.")
     f = _FIELDS[name]
     v = f.default if value is dataclasses.MISSING else value
-    kw = dict(description=name.replace("_", " "), tooltip=_field_doc(name), style=dict(description_width="90px"), layout=W.Layout(width="250px"))
-    if name == "device": return W.Dropdown(options=DEVICES, value=v or "auto", **kw)
-    if name in CHOICES: return W.Dropdown(options=CHOICES[name], value=v, **kw)
-    ann = str(f.type)
-    if "None" in ann:
-        return W.Text(value="" if v is None else str(v), placeholder="budget rule" if name in budget_rule(1) else "none", **kw)
-    if ann.startswith("int"): return W.IntText(value=v, **kw)
-    if ann.startswith("float"): return W.FloatText(value=v, **kw)
-    return W.Text(value=str(v), **kw)
+    kw = dict(description=name.replace("_", " "), tooltip=f.doc, style=dict(description_width="90px"), layout=W.Layout(width="250px"))
+    if name == "device": return W.Dropdown(options=device_choices(), value=v or "auto", **kw)
+    if f.kind == "choice": return W.Dropdown(options=f.choices, value=v, **kw)
+    if f.kind == "bool": return W.Checkbox(value=bool(v), **{**kw, "description": name.replace("_", " ")})
+    if f.optional: return W.Text(value="" if v is None else str(v), placeholder="budget rule" if f.none_means == "the budget rule" else f.none_means, **kw)
+    if f.kind == "int": return W.IntText(value=v, **kw)
+    if f.kind == "float": return W.FloatText(value=v, **kw)
+    return W.Text(value=" ".join(map(str, v)) if f.kind == "pair" else str(v), **kw)
 
 def field_value(name: str, w: W.Widget):
-    "The ElsaConfig value control `w` holds: blank optional numbers are None; a bad number is a one-sentence ValueError."
-    v = w.value
-    if name == "device": return None if v == "auto" else v
-    if not isinstance(v, str) or name in CHOICES: return v
-    ann, t = str(_FIELDS[name].type), v.strip()
-    if "None" in ann and not t: return None
-    typ = int if ann.startswith("int") else float if ann.startswith("float") else str
-    try: return typ(t)
-    except ValueError:
-        blank = " (or blank for the budget rule)" if name in budget_rule(1) else " (or blank for none)" if "None" in ann else ""
-        raise ValueError(f"{name} must be {'a whole number' if typ is int else 'a number'}{blank}, got {v!r}.") from None
+    "The ElsaConfig value control `w` holds (`config.parse_field`: blank optional numbers are None; a bad entry is one sentence)."
+    return parse_field(_FIELDS[name], w.value)
 
 # %% ../nbs/71_panels.ipynb #660f3e9c
 RUN_FIELDS = ("rho", "rho_schedule", "rho_final", "interval", "projection", "lr", "steps", "z_dtype", "u_dtype", "device")   # the ElsaConfig fields RunPanel shows besides the sparsity
@@ -86,19 +75,6 @@ def _settings(base: dict, values: dict, shown) -> tuple[dict, dict]:
     bad = [k for k in values if k not in shown and k not in _FIELDS]
     if bad: raise ValueError(f"Unknown setting {bad[0]!r}: use a control ({', '.join(shown)}) or an ElsaConfig field.")
     return {k: v for k, v in values.items() if k in shown}, {**base, **{k: v for k, v in values.items() if k not in shown}}
-
-def _prune_kw(prune_kw: dict | None, own) -> dict:
-    "Check the extra `prune_run` arguments a panel passes on."
-    kw = dict(prune_kw or {})
-    params = [p for p in inspect.signature(prune_run).parameters if p not in own]
-    bad = [k for k in kw if k not in params]
-    if bad: raise ValueError(f"{bad[0]!r} cannot be passed to prune_run by a panel: use any of {', '.join(params)}.")
-    return kw
-
-def _check_kw(kw: dict) -> dict:
-    "The arguments of `kw` that `check_run` takes."
-    names = inspect.signature(check_run).parameters
-    return {k: v for k, v in kw.items() if k in names}
 
 class _Panel:
     "What both panels share: the status line, the error area, the thread, Stop and the progress sink."
@@ -126,36 +102,44 @@ class _Panel:
     def _busy(self, on: bool):
         self.start_button.disabled, self.stop_button.disabled = on, not on
 
-    def _check_stop(self, ev: dict):
-        "A sink: raise RunStopped at the first `step` event after Stop."
-        if ev.get("event") == "step" and self._stop.is_set(): raise RunStopped(ev["step"])
-    def _progress(self, ev: dict):
-        "A sink: the progress bar and status line, at most 4 updates a second (and at the last step)."
-        k = ev.get("event")
-        if k == "start":
-            self.progress.max = max(int(ev.get("steps") or 1), 1); self.progress.value = int(ev.get("start_step") or 0); self._t = 0.0
-        elif k == "step":
-            now, s = time.monotonic(), ev["step"] + 1
-            if now - self._t >= 0.25 or s >= self.progress.max:
-                self.progress.value = min(s, self.progress.max); self._t = now
-                loss = number(ev.get("loss"))
-                self._say(f"{self._label}: step {s}/{self.progress.max}, loss {loss:.4g}" if loss is not None else f"{self._label}: step {s}")
-
-    def stop(self):
-        "Stop the run at its next step (a one-shot method finishes first)."
-        if not self.running: return
-        self._stop.set(); self._say("Stopping at the next step...", "warn")
-
-    def wait(self, timeout: float | None = None) -> str:
-        "Block until the background work ends (for scripts and tests); returns the state. TimeoutError if it still runs after `timeout` s."
-        if self.thread is not None: self.thread.join(timeout)
-        if self.running: raise TimeoutError(f"The run is still going after {timeout} s: wait longer, or Stop it.")
-        return self.state
 
     def _ipython_display_(self):
         from IPython.display import display
         display(self.widget)
 
+# %% ../nbs/71_panels.ipynb #556ac03c
+@patch
+def _check_stop(self: _Panel, ev: dict):
+    "A sink: raise RunStopped at the first `step` event after Stop."
+    if ev.get("event") == "step" and self._stop.is_set(): raise RunStopped(ev["step"])
+
+@patch
+def _progress(self: _Panel, ev: dict):
+    "A sink: the progress bar and status line, at most 4 updates a second (and at the last step)."
+    k = ev.get("event")
+    if k == "start":
+        self.progress.max = max(int(ev.get("steps") or 1), 1); self.progress.value = int(ev.get("start_step") or 0); self._t = 0.0
+    elif k == "step":
+        now, s = time.monotonic(), ev["step"] + 1
+        if now - self._t >= 0.25 or s >= self.progress.max:
+            self.progress.value = min(s, self.progress.max); self._t = now
+            loss = number(ev.get("loss"))
+            self._say(f"{self._label}: step {s}/{self.progress.max}, loss {loss:.4g}" if loss is not None else f"{self._label}: step {s}")
+
+@patch
+def stop(self: _Panel):
+    "Stop the run at its next step (a one-shot method finishes first)."
+    if not self.running: return
+    self._stop.set(); self._say("Stopping at the next step...", "warn")
+
+@patch
+def wait(self: _Panel, timeout: float | None = None) -> str:
+    "Block until the background work ends (for scripts and tests); returns the state. TimeoutError if it still runs after `timeout` s."
+    if self.thread is not None: self.thread.join(timeout)
+    if self.running: raise TimeoutError(f"The run is still going after {timeout} s: wait longer, or Stop it.")
+    return self.state
+
+# %% ../nbs/71_panels.ipynb #afc3deb2
 def run_views(run) -> W.VBox:   # a RunDir or its path
     "A finished (or stopped) run's figures as widgets: what its live view showed, plus the final per-matrix sparsity."
     r = run if isinstance(run, RunDir) else RunDir(run)
@@ -163,17 +147,18 @@ def run_views(run) -> W.VBox:   # a RunDir or its path
     head = f"<b>{html.escape(r.name)}</b>: {r.status}" + (f", perplexity {number(s.get('ppl')):,.2f}" if number(s.get("ppl")) is not None else "")
     return W.VBox([W.HTML(head), *[go.FigureWidget(f) for f in run_figures(r).values()]])
 
+# %% ../nbs/71_panels.ipynb #bf16effb
 class RunPanel(_Panel):
     "Controls for one pruning run, Start / Stop and live views; the run goes in a background thread into a run directory under `root`."
     def __init__(self, model: str = DEFAULT_MODEL,  # suggestions: MODELS; any name `load_model` reads
-                 method: str = "elsa",            # one of cli.METHODS
+                 method: str = "elsa",            # one of run.METHODS
                  root: str | Path = "runs",       # the folder the run directories are written under
                  name: str = "",                  # the run directory's name (blank: method, sparsity and time)
-                 prune_kw: dict | None = None,    # more `prune_run` arguments (eval_windows, train_text, ...)
+                 run_kw: dict | None = None,      # the rest of the run: protocol, train_text, owl, save_model (see RUN_KW)
                  **values):                       # control values (sparsity, pattern, scope, RUN_FIELDS) and fixed ElsaConfig fields
         shown = ("sparsity", "pattern", "scope", *RUN_FIELDS)
         values, self.base = _settings({}, values, shown)
-        self.prune_kw = _prune_kw(prune_kw, ("method", "model_id", "spec_text", "out", "cfg", "resume", "scope", "progress", "quiet", "callbacks"))
+        self.run_kw = _run_kw(run_kw)
         sp = values.get("sparsity", ElsaConfig.sparsity)
         self.controls = dict(
             model=W.Combobox(value=model, options=MODELS, ensure_option=False, description="model", placeholder="name, path or hub id",
@@ -196,86 +181,94 @@ class RunPanel(_Panel):
                               W.HBox([self.root, self.name, self.resume]), W.HBox([self.start_button, self.stop_button, self.progress]),
                               self.status, self.log, self.views])
 
-    def set(self, **values):
-        "Set controls by name (`panel.set(sparsity='0.8', steps=50)`)."
-        for k, v in values.items():
-            if k not in self.controls: raise ValueError(f"Unknown control {k!r}: use one of {', '.join(self.controls)}.")
-            self.controls[k].value = v
-        return self
-
-    def job(self) -> dict:
-        "The `prune_run` arguments the controls describe, checked (a bad value is a one-sentence ValueError); nothing is written."
-        c = self.controls
-        model, method = c["model"].value.strip(), c["method"].value
-        if not model: raise ValueError(f"No model given: choose one of {', '.join(MODELS)}, or type a local path or hub id.")
-        pat = c["pattern"].value.strip() or "unstructured"
-        spec_text = c["sparsity"].value.strip() if pat == "unstructured" else pat
-        spec = SparsitySpec.parse(spec_text, c["scope"].value)
-        cfg = ElsaConfig(**{**self.base, **{f: field_value(f, c[f]) for f in RUN_FIELDS}, "sparsity": spec.ratio, "pattern": spec.pattern, "scope": spec.scope})
-        root = Path(self.root.value.strip() or ".").expanduser()
-        name = self.name.value.strip() or _auto_name(root, cell_name(method, spec))
-        if Path(name).name != name or name in (".", ".."): raise ValueError(f"The run name {name!r} must be a plain folder name (no '/'): the run goes under the runs root.")
-        kw = dict(method=method, model_id=model, spec_text=spec_text, out=root / name, cfg=cfg, resume=self.resume.value, scope=spec.scope, **self.prune_kw)
-        check_run(**_check_kw(kw))
-        return kw
-
-    def start(self):
-        "Check the controls and start the run in a background thread (returns at once); errors are shown in the panel."
-        if self.running: return self._say("A run is going: Stop it first.", "warn")
-        try: kw = self.job()
-        except (ValueError, FileNotFoundError) as e: return self._fail(e)
-        except Exception as e: return self._fail(e, tb=True)
-        self.error, self.summary, self.stopped_at, self.out, self.state = None, None, None, kw["out"], "running"
-        self._label = f"{kw['method']} {SparsitySpec.parse(kw['spec_text'], kw['scope'])} on {kw['model_id']}"
-        self._stop.clear(); self.progress.value = 0
-        self.view = LiveView(); self.views.children = [self.view.widget]
-        self._say(f"{self._label}: loading into {self.out} ...")
-        self._busy(True)
-        self.thread = threading.Thread(target=self._work, args=(kw,), name=f"elsa_wb run {self.out.name}", daemon=True)
-        self.thread.start()
-
-    def _work(self, kw: dict):
-        view, lock, done = self.view, threading.Lock(), threading.Event()
-        def live(ev):
-            with lock: view(ev)
-        def flusher():   # throttled points still pending after the last event (a long eval, a stop) get drawn
-            while not done.wait(0.5):
-                with lock: view.flush()
-        timer = threading.Thread(target=flusher, daemon=True); timer.start()
-        try:
-            self.summary = run_with_sinks(**kw, callbacks=[live, self._progress, self._check_stop], progress=False, quiet=True)
-            s, p = self.summary, self.summary["eval"]["protocol"]
-            self.state = "finished"
-            self._say(f"{self._label}: finished, perplexity {s['ppl']:,.2f} on {p['text']} ({p['windows']} windows of {p['seqlen']} tokens), "
-                      f"sparsity {s['sparsity_report']['total']:.2%}, {s['seconds']:.0f} s; written to {self.out}", "ok")
-        except RunStopped as e:
-            self.state, self.stopped_at = "stopped", e.step
-            self.name.value, self.resume.value = self.out.name, True
-            self._say(f"{self._label}: stopped after step {e.step}; {self.out} is unfinished: Start (resume is ticked) continues it from its last checkpoint.", "warn")
-        except (ValueError, FileNotFoundError, NonFiniteLoss) as e: self._fail(e)
-        except BaseException as e: self._fail(e, tb=True)
-        finally:
-            done.set(); timer.join()
-            with lock: view.flush()
-            self._busy(False)
-
-    @property
-    def run_dir(self) -> RunDir | None:
-        "The latest run's directory (None before the first Start, or while it does not exist yet)."
-        return RunDir(self.out) if self.out is not None and self.out.is_dir() else None
-
-    def open(self, run):   # a run directory (or its name under the runs root)
-        "Show a finished or stopped run's figures in the panel's views."
-        p = Path(run)
-        if not p.is_dir() and (Path(self.root.value) / str(run)).is_dir(): p = Path(self.root.value) / str(run)
-        self.views.children = [run_views(p)]
-
 def _auto_name(root: Path, stem: str) -> str:
     "A new run directory name under `root`: stem + the time, with a counter if that exists."
     name = f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
     i, out = 1, name
     while (root / out).exists(): i += 1; out = f"{name}-{i}"
     return out
+
+# %% ../nbs/71_panels.ipynb #4cf3547e
+@patch
+def set(self: RunPanel, **values):
+    "Set controls by name (`panel.set(sparsity='0.8', steps=50)`)."
+    for k, v in values.items():
+        if k not in self.controls: raise ValueError(f"Unknown control {k!r}: use one of {', '.join(self.controls)}.")
+        self.controls[k].value = v
+    return self
+
+@patch
+def job(self: RunPanel) -> dict:
+    "The run the controls describe: dict(spec=RunSpec, out, resume, save_model), checked (a bad value is a one-sentence ValueError); nothing is written."
+    c = self.controls
+    model, method = c["model"].value.strip(), c["method"].value
+    if not model: raise ValueError(f"No model given: choose one of {', '.join(MODELS)}, or type a local path or hub id.")
+    pat = c["pattern"].value.strip() or "unstructured"
+    spec_text = c["sparsity"].value.strip() if pat == "unstructured" else pat
+    spec = SparsitySpec.parse(spec_text, c["scope"].value)
+    cfg = ElsaConfig(**{**self.base, **{f: field_value(f, c[f]) for f in RUN_FIELDS}, "sparsity": spec.ratio, "pattern": spec.pattern, "scope": spec.scope})
+    root = Path(self.root.value.strip() or ".").expanduser()
+    name = self.name.value.strip() or _auto_name(root, cell_name(method, spec))
+    if Path(name).name != name or name in (".", ".."): raise ValueError(f"The run name {name!r} must be a plain folder name (no '/'): the run goes under the runs root.")
+    run = {k: v for k, v in self.run_kw.items() if k != "save_model"}
+    job = dict(spec=RunSpec(method, model, cfg, **run).check(), out=root / name, resume=self.resume.value, save_model=self.run_kw.get("save_model", False))
+    RunDir(job["out"], create=True).claim(job["spec"].to_json(), job["resume"])
+    return job
+
+@patch
+def start(self: RunPanel):
+    "Check the controls and start the run in a background thread (returns at once); errors are shown in the panel."
+    if self.running: return self._say("A run is going: Stop it first.", "warn")
+    try: kw = self.job()
+    except (ValueError, FileNotFoundError) as e: return self._fail(e)
+    except Exception as e: return self._fail(e, tb=True)
+    self.error, self.summary, self.stopped_at, self.out, self.state = None, None, None, kw["out"], "running"
+    self._label = f"{kw['spec'].method} {kw['spec'].spec} on {kw['spec'].model}"
+    self._stop.clear(); self.progress.value = 0
+    self.view = LiveView(); self.views.children = [self.view.widget]
+    self._say(f"{self._label}: loading into {self.out} ...")
+    self._busy(True)
+    self.thread = threading.Thread(target=self._work, args=(kw,), name=f"elsa_wb run {self.out.name}", daemon=True)
+    self.thread.start()
+
+# %% ../nbs/71_panels.ipynb #5ed98a03
+@patch
+def _work(self: RunPanel, kw: dict):
+    view, lock, done = self.view, threading.Lock(), threading.Event()
+    def live(ev):
+        with lock: view(ev)
+    def flusher():   # throttled points still pending after the last event (a long eval, a stop) get drawn
+        while not done.wait(0.5):
+            with lock: view.flush()
+    timer = threading.Thread(target=flusher, daemon=True); timer.start()
+    try:
+        self.summary = execute(**kw, callbacks=[live, self._progress, self._check_stop], progress=False)
+        s, p = self.summary, self.summary["eval"]["protocol"]
+        self.state = "finished"
+        self._say(f"{self._label}: finished, perplexity {s['ppl']:,.2f} on {p['text']} ({p['windows']} windows of {p['seqlen']} tokens), "
+                  f"sparsity {s['sparsity_report']['total']:.2%}, {s['seconds']:.0f} s; written to {self.out}", "ok")
+    except RunStopped as e:
+        self.state, self.stopped_at = "stopped", e.step
+        self.name.value, self.resume.value = self.out.name, True
+        self._say(f"{self._label}: stopped after step {e.step}; {self.out} is unfinished: Start (resume is ticked) continues it from its last checkpoint.", "warn")
+    except (ValueError, FileNotFoundError, NonFiniteLoss) as e: self._fail(e)
+    except BaseException as e: self._fail(e, tb=True)
+    finally:
+        done.set(); timer.join()
+        with lock: view.flush()
+        self._busy(False)
+
+@patch(as_prop=True)
+def run_dir(self: RunPanel) -> RunDir | None:
+    "The latest run's directory (None before the first Start, or while it does not exist yet)."
+    return RunDir(self.out) if self.out is not None and self.out.is_dir() else None
+
+@patch
+def open(self: RunPanel, run):   # a run directory (or its name under the runs root)
+    "Show a finished or stopped run's figures in the panel's views."
+    p = Path(run)
+    if not p.is_dir() and (Path(self.root.value) / str(run)).is_dir(): p = Path(self.root.value) / str(run)
+    self.views.children = [run_views(p)]
 
 # %% ../nbs/71_panels.ipynb #c643ce0a
 def _items(text: str) -> list[str]: return [t.strip() for t in str(text).replace(";", ",").split(",") if t.strip()]
@@ -294,7 +287,6 @@ def _numbers(text: str, what: str, optional: bool = False) -> list:
 
 def _fmt_num(v) -> str: return "auto" if v is None else f"{v:g}"
 
-def _spec_text(spec: SparsitySpec) -> str: return spec.pattern if spec.nm else repr(spec.ratio)
 
 def nonzero_params(summary: dict) -> int:
     "Non-zero prunable parameters of a finished run (from its summary's per-type sparsity report)."
@@ -352,10 +344,11 @@ def _cell_name(method: str, spec: SparsitySpec, cfg: ElsaConfig, lr_given) -> st
     if method in FINETUNED: return f"{base}-lr{_fmt_num(lr_given)}-{cfg.total_steps}steps"
     return base
 
+# %% ../nbs/71_panels.ipynb #38607018
 class SweepPanel(_Panel):
     "A grid of sparsities x rho (x lr x projection) for a list of methods, queued into run directories under `root`: a live table and a Pareto plot."
     def __init__(self, model: str = DEFAULT_MODEL,      # suggestions: MODELS
-                 methods=COMPARE_METHODS,               # any of cli.METHODS
+                 methods=COMPARE_METHODS,               # any of run.METHODS
                  sparsities=SPARSITIES,                 # as typed: 0.7, 70%, 2:4
                  rhos=None,                             # rho values (default: ElsaConfig's rho)
                  lrs=None,                              # lr values, None = the budget rule (default: ElsaConfig's lr)
@@ -363,10 +356,10 @@ class SweepPanel(_Panel):
                  steps: int | None = None,              # the training budget (default: ElsaConfig's steps)
                  dense: bool = True,                    # add the dense model as the reference
                  root: str | Path = "runs/sweep",       # the folder the cells are written under
-                 prune_kw: dict | None = None,          # more `prune_run` arguments (eval_windows, train_text, ...)
+                 run_kw: dict | None = None,            # the rest of every cell: protocol, train_text, owl, save_model (see RUN_KW)
                  **base):                               # fixed ElsaConfig fields of every cell (seqlen=128, ...)
         _, base = _settings({}, base, ())
-        self.prune_kw = _prune_kw(prune_kw, ("method", "model_id", "spec_text", "out", "cfg", "resume", "scope", "progress", "quiet", "reuse", "callbacks"))
+        self.run_kw = _run_kw(run_kw)
         d = ElsaConfig(**{k: v for k, v in base.items() if k not in ("sparsity", "pattern", "scope")})   # the controls' defaults
         self.base = {k: v for k, v in base.items() if k not in ("rho", "lr", "projection", "steps")}     # the controls own these
         lab = dict(style=dict(description_width="90px"), layout=W.Layout(width="380px"))
@@ -391,99 +384,107 @@ class SweepPanel(_Panel):
                               self.root, W.HBox([self.start_button, self.stop_button, self.cells_bar, self.progress]), self.status, self.log,
                               self.table, self.pareto, W.HBox([self.reopen, self.open_button]), self.views])
 
-    def plan(self) -> list[dict]:
-        "The grid's cells as `prune_run` arguments (+ name, rho, lr, projection), each checked before anything runs (one-sentence error)."
-        model = self.model.value.strip()
-        if not model: raise ValueError(f"No model given: choose one of {', '.join(MODELS)}, or type a local path or hub id.")
-        methods = list(self.methods.value)
-        if not methods: raise ValueError(f"No method chosen: select at least one of {', '.join(METHODS)}.")
-        specs = list(dict.fromkeys(SparsitySpec.parse(s) for s in _items(self.sparsities.value)))
-        if not specs: raise ValueError("No sparsity given: type at least one, such as 0.7 or 2:4.")
-        rhos, lrs = _numbers(self.rhos.value, "rho"), _numbers(self.lrs.value, "lr", optional=True)
-        projections = list(self.projections.value)
-        if not projections: raise ValueError(f"No projection chosen: select {' or '.join(PROJECTIONS)}.")
-        root = Path(self.root.value.strip() or ".").expanduser()
-        todo = [(DENSE, SparsitySpec(0.0), None, None, None)] if self.dense.value else []
-        for spec in specs:
-            for m in methods:
-                if m == "elsa": todo += [(m, spec, r, lr, p) for r in rhos for lr in lrs for p in projections]
-                elif m in FINETUNED: todo += [(m, spec, None, lr, None) for lr in lrs]
-                else: todo.append((m, spec, None, None, None))
-        cells = {}
-        for m, spec, rho, lr, proj in todo:
-            over = dict(steps=self.steps.value, sparsity=spec.ratio, pattern=spec.pattern, scope=spec.scope)
-            if rho is not None: over["rho"] = rho
-            if proj is not None: over["projection"] = proj
-            if m == "elsa" or m in FINETUNED: over["lr"] = lr
-            cfg = ElsaConfig(**{**self.base, **over})
-            name = _cell_name(m, spec, cfg, lr)
-            out = root / name
-            state = "reused" if (out / "summary.json").exists() else "resumed" if (out / "config.json").exists() else "new"
-            kw = dict(method=m, model_id=model, spec_text="0" if m == DENSE else _spec_text(spec), out=out, cfg=cfg, scope=spec.scope,
-                      resume=state == "resumed", reuse=True, **self.prune_kw)
-            check_run(**_check_kw(kw))
-            cells.setdefault(name, dict(kw=kw, name=name, state=state, row=dict(name=name, method=m, label="-" if m == DENSE else str(spec),
-                              rho=rho, lr=lr if m == "elsa" or m in FINETUNED else None, projection=proj, status=f"queued ({state})")))
-        return list(cells.values())
+# %% ../nbs/71_panels.ipynb #bfe31775
+@patch
+def plan(self: SweepPanel) -> list[dict]:
+    "The grid's cells (name, RunSpec, state, table row), every one checked with its folder before anything runs (one-sentence error)."
+    model = self.model.value.strip()
+    if not model: raise ValueError(f"No model given: choose one of {', '.join(MODELS)}, or type a local path or hub id.")
+    methods = list(self.methods.value)
+    if not methods: raise ValueError(f"No method chosen: select at least one of {', '.join(METHODS)}.")
+    specs = list(dict.fromkeys(SparsitySpec.parse(s) for s in _items(self.sparsities.value)))
+    if not specs: raise ValueError("No sparsity given: type at least one, such as 0.7 or 2:4.")
+    rhos, lrs = _numbers(self.rhos.value, "rho"), _numbers(self.lrs.value, "lr", optional=True)
+    projections = list(self.projections.value)
+    if not projections: raise ValueError(f"No projection chosen: select {' or '.join(PROJECTIONS)}.")
+    root = Path(self.root.value.strip() or ".").expanduser()
+    todo = [(DENSE, SparsitySpec(0.0), None, None, None)] if self.dense.value else []
+    for spec in specs:
+        for m in methods:
+            if m == "elsa": todo += [(m, spec, r, lr, p) for r in rhos for lr in lrs for p in projections]
+            elif m in FINETUNED: todo += [(m, spec, None, lr, None) for lr in lrs]
+            else: todo.append((m, spec, None, None, None))
+    cells = {}
+    for m, spec, rho, lr, proj in todo:
+        over = dict(steps=self.steps.value, sparsity=spec.ratio, pattern=spec.pattern, scope=spec.scope)
+        if rho is not None: over["rho"] = rho
+        if proj is not None: over["projection"] = proj
+        if m == "elsa" or m in FINETUNED: over["lr"] = lr
+        cfg = ElsaConfig(**{**self.base, **over})
+        name = _cell_name(m, spec, cfg, lr)
+        run = RunSpec(m, model, cfg, **{k: v for k, v in self.run_kw.items() if k != "save_model"})
+        cells.setdefault(name, dict(spec=run, name=name, row=dict(name=name, method=m, label="-" if m == DENSE else str(spec),
+                          rho=rho, lr=lr if m == "elsa" or m in FINETUNED else None, projection=proj)))
+    states = check_grid({n: c["spec"] for n, c in cells.items()}, root)
+    for n, c in cells.items(): c["state"] = states[n]; c["row"]["status"] = f"queued ({states[n]})"
+    return list(cells.values())
 
-    def start(self):
-        "Check the grid and run its cells one after the other in a background thread (returns at once)."
-        if self.running: return self._say("The sweep is going: Stop it first.", "warn")
-        try: self.cells = self.plan()
-        except (ValueError, FileNotFoundError) as e: return self._fail(e)
-        except Exception as e: return self._fail(e, tb=True)
-        self.error, self.state = None, "running"
-        self.rows = [c["row"] for c in self.cells]
-        self.table.value = sweep_table(self.rows); self._redraw()
-        self._stop.clear(); self._busy(True); self.cells_bar.max, self.cells_bar.value = len(self.cells), 0
-        self._say(f"{len(self.cells)} cells queued under {self.root.value}")
-        self.thread = threading.Thread(target=self._work, name="elsa_wb sweep", daemon=True)
-        self.thread.start()
+@patch
+def start(self: SweepPanel):
+    "Check the grid and run its cells one after the other in a background thread (returns at once)."
+    if self.running: return self._say("The sweep is going: Stop it first.", "warn")
+    try: self.cells = self.plan()
+    except (ValueError, FileNotFoundError) as e: return self._fail(e)
+    except Exception as e: return self._fail(e, tb=True)
+    self.error, self.state = None, "running"
+    self.rows = [c["row"] for c in self.cells]
+    self.table.value = sweep_table(self.rows); self._redraw()
+    self._stop.clear(); self._busy(True); self.cells_bar.max, self.cells_bar.value = len(self.cells), 0
+    self._say(f"{len(self.cells)} cells queued under {self.root.value}")
+    self.thread = threading.Thread(target=self._work, name="elsa_wb sweep", daemon=True)
+    self.thread.start()
 
-    def _redraw(self):
-        f = pareto_figure(self.rows, title=f"Perplexity vs non-zero parameters: {self.model.value}")
-        self.pareto.data = ()
-        self.pareto.add_traces(list(f.data))
-        self.pareto.layout = f.layout
+@patch
+def _redraw(self: SweepPanel):
+    f = pareto_figure(self.rows, title=f"Perplexity vs non-zero parameters: {self.model.value}")
+    self.pareto.data = ()
+    self.pareto.add_traces(list(f.data))
+    self.pareto.layout = f.layout
 
-    def _work(self):
-        failed = 0
-        try:
-            for i, c in enumerate(self.cells):
-                row = c["row"]
-                if self._stop.is_set():
-                    for rest in self.cells[i:]: rest["row"]["status"] = "not run (stopped)"
-                    break
-                self._label = f"[{i + 1}/{len(self.cells)}] {c['name']}"
-                row["status"] = "running"; self.table.value = sweep_table(self.rows)
-                self._say(f"{self._label}: {'reusing' if c['state'] == 'reused' else 'running'}")
-                try:
-                    s = run_with_sinks(**c["kw"], callbacks=[self._progress, self._check_stop], progress=False, quiet=True)
-                    row.update(ppl=number(s["ppl"]), nonzero=nonzero_params(s), tokens=s["calib_tokens"] + s["train_tokens"], seconds=s["seconds"],
-                               eval_text=s["eval"]["protocol"]["text"], status="reused" if c["state"] == "reused" else "finished")
-                except RunStopped as e:
-                    row["status"] = f"stopped after step {e.step}"
-                    for rest in self.cells[i + 1:]: rest["row"]["status"] = "not run (stopped)"
-                    break
-                except (ValueError, FileNotFoundError, NonFiniteLoss) as e: row.update(status="failed", error=str(e)); failed += 1; self._fail(e)
-                except Exception as e: row.update(status="failed", error=str(e)); failed += 1; self._fail(e, tb=True)
-                finally:
-                    self.cells_bar.max, self.cells_bar.value = len(self.cells), i + 1
-                    self.table.value = sweep_table(self.rows); self._redraw()
-                    names = [r["name"] for r in self.rows if r["status"] in ("finished", "reused")]
-                    self.reopen.options = names
-                    if names:   # select the newest, and send the selection: ipywidgets does not sync the one it picks when the options change
-                        self.reopen.value = names[-1]; self.reopen.send_state("index")
-            if self._stop.is_set():
-                self.state = "stopped"; self._say(f"Stopped; Start again continues the sweep (finished cells are reused, the stopped one resumes).", "warn")
-            elif failed:
-                self.state = "failed"; self._say(f"{failed} of {len(self.cells)} cells failed (see the table); the others are done. Start again retries the failed ones.", "error")
-            else:
-                self.state = "finished"; self._say(f"All {len(self.cells)} cells done under {self.root.value}.", "ok")
-        except BaseException as e: self._fail(e, tb=True)
-        finally: self._busy(False)
+# %% ../nbs/71_panels.ipynb #72667a72
+@patch
+def _on_cell(self: SweepPanel, ev: dict):
+    "run_grid's report of a cell: the status line, the table, the Pareto plot and the list of finished cells."
+    c = self.cells[ev["index"]]; row = c["row"]
+    if ev["event"] == "cell_start":
+        self._label, self._current = f"[{ev['index'] + 1}/{ev['total']}] {ev['name']}", ev["index"]
+        row["status"] = "running"; self.table.value = sweep_table(self.rows)
+        return self._say(f"{self._label}: {'reusing' if ev['state'] == 'reused' else 'running'}")
+    if ev["error"] is None:
+        s = ev["summary"]
+        row.update(ppl=number(s["ppl"]), nonzero=nonzero_params(s), tokens=s["calib_tokens"] + s["train_tokens"], seconds=s["seconds"],
+                   eval_text=s["eval"]["protocol"]["text"], status="reused" if ev["state"] == "reused" else "finished")
+    else: row.update(status="failed", error=ev["error"]); self._fail(ValueError(ev["error"]))
+    self.cells_bar.max, self.cells_bar.value = len(self.cells), ev["index"] + 1
+    self.table.value = sweep_table(self.rows); self._redraw()
+    names = [r["name"] for r in self.rows if r["status"] in ("finished", "reused")]
+    self.reopen.options = names
+    if names:   # select the newest, and send the selection: ipywidgets does not sync the one it picks when the options change
+        self.reopen.value = names[-1]; self.reopen.send_state("index")
 
-    def open(self, name):   # a cell's name (or any run directory)
-        "Show a finished cell's figures in the run views."
-        p = Path(self.root.value) / str(name)
-        self.views.children = [run_views(p if p.is_dir() else Path(name))]
+@patch
+def _work(self: SweepPanel):
+    "The grid in the background: `grid.run_grid` with the panel's sinks; a failed cell is recorded and the others run."
+    self._current = 0
+    try:
+        try: run_grid({c["name"]: c["spec"] for c in self.cells}, Path(self.root.value.strip() or ".").expanduser(), progress=False,
+                      callbacks=[self._progress, self._check_stop], on_cell=self._on_cell, stop=self._stop.is_set, keep_going=(Exception,))
+        except RunStopped as e: self.cells[self._current]["row"]["status"] = f"stopped after step {e.step}"
+        for c in self.cells:
+            if c["row"]["status"].startswith(("queued", "running")): c["row"]["status"] = "not run (stopped)"
+        self.table.value = sweep_table(self.rows)
+        failed = sum(r["status"] == "failed" for r in self.rows)
+        if self._stop.is_set():
+            self.state = "stopped"; self._say(f"Stopped; Start again continues the sweep (finished cells are reused, the stopped one resumes).", "warn")
+        elif failed:
+            self.state = "failed"; self._say(f"{failed} of {len(self.cells)} cells failed (see the table); the others are done. Start again retries the failed ones.", "error")
+        else:
+            self.state = "finished"; self._say(f"All {len(self.cells)} cells done under {self.root.value}.", "ok")
+    except BaseException as e: self._fail(e, tb=True)
+    finally: self._busy(False)
+
+@patch
+def open(self: SweepPanel, name):   # a cell's name (or any run directory)
+    "Show a finished cell's figures in the run views."
+    p = Path(self.root.value) / str(name)
+    self.views.children = [run_views(p if p.is_dir() else Path(name))]

@@ -4,6 +4,7 @@
 
 # %% ../nbs/41_run.ipynb #42c382f1
 from __future__ import annotations
+from fastcore.basics import patch
 import dataclasses, json, os, signal, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,9 @@ from .events import ProgressSink
 from .runs import RunDir
 
 # %% auto #0
-__all__ = ['FINETUNED', 'METHODS', 'DENSE', 'SPEC_KEYS', 'one_shot_of', 'finetune_config', 'RunSpec', 'to_json', 'from_json',
-           'load_spec', 'check', 'load_for_run', 'calibrate', 'allocate', 'prune_once', 'train', 'measure', 'summarize',
-           'protocol_line', 'format_summary', 'join_launch', 'execute']
+__all__ = ['FINETUNED', 'METHODS', 'DENSE', 'SPEC_KEYS', 'one_shot_of', 'finetune_config', 'RunSpec', 'load_spec', 'load_for_run',
+           'calibrate', 'allocate', 'prune_once', 'train', 'measure', 'summarize', 'protocol_line', 'format_summary',
+           'join_launch', 'execute']
 
 # %% ../nbs/41_run.ipynb #d4bab0d1
 FINETUNED = tuple(f"{m}+ft" for m in PRUNERS)    # one-shot mask, then masked fine-tuning with ELSA's step budget
@@ -83,13 +84,15 @@ def _used_config(self: RunSpec) -> dict:
     keep = SPEC_KEYS + (("calib_windows", "seed") if self.needs_calib else ())
     return {k: v for k, v in self.elsa.to_dict().items() if k in keep}
 
+@patch
 def to_json(self: RunSpec) -> dict:
     "The run's config.json (JSON types)."
     d = dict(method=self.method, model=self.model, owl=self.owl, train_text=self.train_text, elsa=_used_config(self),
              protocol=dataclasses.asdict(self.protocol), budget=self.budget())
     return json.loads(json.dumps(d, default=str))
 
-def from_json(cls, d: dict) -> RunSpec:
+@patch(cls_method=True)
+def from_json(cls: RunSpec, d: dict) -> RunSpec:
     "A RunSpec from `to_json`'s output (or a hand-written JSON/YAML with any subset of the fields); unknown keys are one sentence."
     known = {f.name for f in dataclasses.fields(cls)} | {"budget"}
     bad = sorted(set(d) - known)
@@ -112,9 +115,9 @@ def load_spec(path: str | Path) -> RunSpec:
         d = read_json(p)
     if not isinstance(d, dict): raise ValueError(f"{p} holds no mapping of run settings: write e.g. {{\"method\": \"elsa\", \"elsa\": {{\"sparsity\": 0.7}}}}.")
     return RunSpec.from_json(d)
-RunSpec.to_json, RunSpec.from_json = to_json, classmethod(from_json)
 
 # %% ../nbs/41_run.ipynb #e8ce5587
+@patch
 def check(self: RunSpec, distributed: bool = False) -> RunSpec:
     "Raise one sentence for the first bad combination of settings; returns the spec."
     if self.method not in METHODS + (DENSE,): raise ValueError(f"Unknown method {self.method!r}: use one of {', '.join(METHODS)}.")
@@ -129,7 +132,6 @@ def check(self: RunSpec, distributed: bool = False) -> RunSpec:
     if (self.needs_calib or self.training_config()) and is_eval_text(corpus(self.train_text, "train")):
         raise ValueError(f"The training text {self.train_text!r} is the held-out evaluation text: use another --train-text (e.g. pydocs).")
     return self
-RunSpec.check = check
 
 # %% ../nbs/41_run.ipynb #23c71c87
 def load_for_run(spec: RunSpec):

@@ -4,6 +4,7 @@
 
 # %% ../nbs/40_runs.ipynb #14dd8afa
 from __future__ import annotations
+from fastcore.basics import patch
 import json, math, os
 from pathlib import Path
 from .events import read_jsonl, JsonlSink, EVENT_KINDS
@@ -12,8 +13,7 @@ from .files import read_json, write_json
 
 # %% auto #0
 __all__ = ['TINY_RUN', 'RUN_FILES', 'RUN_PARTS', 'STATUSES', 'CONFIG', 'SUMMARY', 'METRICS', 'CHECKPOINT', 'MODEL', 'RUN_COLUMNS',
-           'tiny_run', 'resolve_resumes', 'number', 'RunDir', 'settings_diff', 'claim', 'state', 'start',
-           'metrics_sink', 'checkpoint_note', 'elapsed', 'finish', 'load_model', 'find_runs', 'run_row', 'load_runs',
+           'tiny_run', 'resolve_resumes', 'number', 'RunDir', 'settings_diff', 'find_runs', 'run_row', 'load_runs',
            'load_events']
 
 # %% ../nbs/40_runs.ipynb #a61e092e
@@ -117,37 +117,44 @@ class RunDir:
         return dict(method=method, model=start.get("model"), sparsity=str(SparsitySpec(**spec)) if spec else None, spec=spec, elsa=e)
     @property
     def has_checkpoint(self) -> bool: return (self.path / "checkpoint").is_dir() and any((self.path / "checkpoint").iterdir())
-    @property
-    def masks(self) -> list[Path]:
-        "The mask snapshots under masks/ (sorted)."
-        return sorted((self.path / "masks").glob("*")) if (self.path / "masks").is_dir() else []
-    def _done(self, events) -> dict | None: return next((e for e in reversed(events) if e.get("event") == "done"), None)
-    @property
-    def error(self) -> str | None:
-        "Why the last session failed (its `done` event), if it did."
-        d = self._done(self.events)
-        return d.get("error") if d and d.get("status") == "failed" else None
-    @property
-    def status(self) -> str:
-        "finished | unfinished | empty (see above)."
-        if (self.path / "summary.json").exists(): return "finished"
-        ev = self.events
-        if ev and not (self.path / "config.json").exists() and ev[-1].get("event") == "done" and ev[-1].get("status") == "done": return "finished"
-        return "unfinished" if ev or self.has_checkpoint else "empty"
 
-    def tail(self) -> list[dict]:
-        "The events appended since the last call (a line still being written waits for the next call)."
-        p = self.path / "metrics.jsonl"
-        if not p.exists(): return []
-        if p.stat().st_size < self._offset: self._offset = 0   # the file was replaced
-        with open(p, "rb") as f: f.seek(self._offset); data = f.read()
-        end = data.rfind(b"\n") + 1
-        self._offset += end
-        out = []
-        for line in data[:end].splitlines():
-            try: out.append(json.loads(line))
-            except json.JSONDecodeError: pass   # a line torn by a kill
-        return out
+# %% ../nbs/40_runs.ipynb #2c690f33
+@patch(as_prop=True)
+def masks(self: RunDir) -> list[Path]:
+    "The mask snapshots under masks/ (sorted)."
+    return sorted((self.path / "masks").glob("*")) if (self.path / "masks").is_dir() else []
+
+@patch
+def _done(self: RunDir, events) -> dict | None: return next((e for e in reversed(events) if e.get("event") == "done"), None)
+
+@patch(as_prop=True)
+def error(self: RunDir) -> str | None:
+    "Why the last session failed (its `done` event), if it did."
+    d = self._done(self.events)
+    return d.get("error") if d and d.get("status") == "failed" else None
+
+@patch(as_prop=True)
+def status(self: RunDir) -> str:
+    "finished | unfinished | empty (see above)."
+    if (self.path / "summary.json").exists(): return "finished"
+    ev = self.events
+    if ev and not (self.path / "config.json").exists() and ev[-1].get("event") == "done" and ev[-1].get("status") == "done": return "finished"
+    return "unfinished" if ev or self.has_checkpoint else "empty"
+
+@patch
+def tail(self: RunDir) -> list[dict]:
+    "The events appended since the last call (a line still being written waits for the next call)."
+    p = self.path / "metrics.jsonl"
+    if not p.exists(): return []
+    if p.stat().st_size < self._offset: self._offset = 0   # the file was replaced
+    with open(p, "rb") as f: f.seek(self._offset); data = f.read()
+    end = data.rfind(b"\n") + 1
+    self._offset += end
+    out = []
+    for line in data[:end].splitlines():
+        try: out.append(json.loads(line))
+        except json.JSONDecodeError: pass   # a line torn by a kill
+    return out
 
 # %% ../nbs/40_runs.ipynb #16df0f42
 CONFIG, SUMMARY, METRICS, CHECKPOINT, MODEL = "config.json", "summary.json", "metrics.jsonl", "checkpoint", "model"
@@ -165,6 +172,7 @@ def settings_diff(old: dict, new: dict) -> list[str]:
     core = [d for d in diff if not d.startswith("budget.")]   # derived from the others: named only when alone
     return core or diff
 
+@patch
 def claim(self: RunDir, config: dict, resume: bool = False, reuse: bool = False) -> dict | None:
     "Raise one sentence unless this folder may take a run with `config`; the finished run's summary when `reuse` allows taking it as it is. Writes nothing."
     old = self._json(CONFIG)
@@ -185,7 +193,6 @@ def claim(self: RunDir, config: dict, resume: bool = False, reuse: bool = False)
 
 def _zero_shot(c: dict): return (c.get("protocol") or {}).get("zero_shot")
 def _with_zero_shot(c: dict, z) -> dict: return {**c, "protocol": {**(c.get("protocol") or {}), "zero_shot": z}}
-RunDir.claim = claim
 
 # %% ../nbs/40_runs.ipynb #f7b8b255
 RunDir.config_path = property(lambda self: self.path / CONFIG)
@@ -194,31 +201,36 @@ RunDir.metrics_path = property(lambda self: self.path / METRICS)
 RunDir.checkpoint_dir = property(lambda self: self.path / CHECKPOINT)
 RunDir.model_dir = property(lambda self: self.path / MODEL)
 
+@patch(as_prop=True)
 def state(self: RunDir) -> str:
     "What a grid does with this folder: 'reused' (finished), 'resumed' (started), or 'new'."
     return "reused" if self.summary_path.exists() else "resumed" if self.config_path.exists() else "new"
 
+@patch
 def start(self: RunDir, config: dict, resume: bool = False):
     "Create the folder and write config.json (a resumed run keeps its own)."
     self.path.mkdir(parents=True, exist_ok=True)
     if not resume: write_json(self.config_path, config)
 
+@patch
 def metrics_sink(self: RunDir) -> JsonlSink:
     "The sink appending the run's events to metrics.jsonl."
     return JsonlSink(self.metrics_path)
 
+@patch
 def checkpoint_note(self: RunDir) -> str:
     "What a stopped run keeps, in words: 'the checkpoint of step 40', 'its last checkpoint' or 'no checkpoint yet'."
     latest = read_json(self.checkpoint_dir / "latest.json", None)   # distributed runs
     if latest: return f"the checkpoint of step {latest['step']}"
     return "its last checkpoint" if self.has_checkpoint else "no checkpoint yet"
 
+@patch
 def elapsed(self: RunDir) -> float:
     "Wall seconds the earlier sessions of this run took (from its events)."
     return _sessions_seconds(self.raw_events)
-RunDir.state, RunDir.start, RunDir.metrics_sink, RunDir.checkpoint_note, RunDir.elapsed = property(state), start, metrics_sink, checkpoint_note, elapsed
 
 # %% ../nbs/40_runs.ipynb #6aeec769
+@patch
 def finish(self: RunDir, summary: dict, model=None, tokenizer=None):
     "Complete the run: save `model` (and its tokenizer) under model/ when given, write summary.json, drop the checkpoint."
     if model is not None:
@@ -228,6 +240,7 @@ def finish(self: RunDir, summary: dict, model=None, tokenizer=None):
     if self.checkpoint_dir.exists():
         import shutil; shutil.rmtree(self.checkpoint_dir)   # the run is complete: the resume state is no longer needed
 
+@patch
 def load_model(self: RunDir, dtype=None, device=None, tokenizer: bool = True):
     "(model, tokenizer or None) saved under model/ by a finished run; one sentence when there is none."
     import torch
@@ -242,7 +255,6 @@ def load_model(self: RunDir, dtype=None, device=None, tokenizer: bool = True):
     m._elsa_wb_name = str(self.path)
     tok = AutoTokenizer.from_pretrained(self.model_dir) if tokenizer and (self.model_dir / "tokenizer_config.json").exists() else None
     return m.eval(), tok
-RunDir.finish, RunDir.load_model = finish, load_model
 
 # %% ../nbs/40_runs.ipynb #c6b7badb
 def _is_run(p: Path) -> bool: return any((p / f).exists() for f in RUN_FILES)

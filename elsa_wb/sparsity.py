@@ -10,8 +10,8 @@ import torch
 from torch import nn, Tensor
 
 # %% auto #0
-__all__ = ['PATTERNS', 'SCOPES', 'SparsitySpec', 'keep_mask', 'projection_score', 'project', 'project_', 'mask_stats',
-           'local_tensor', 'full_value', 'magnitude_prune']
+__all__ = ['PATTERNS', 'SCOPES', 'SparsitySpec', 'as_rows', 'from_rows', 'check_nm_fit', 'nm_violation', 'keep_mask',
+           'projection_score', 'project', 'project_', 'mask_stats', 'local_tensor', 'full_value']
 
 # %% ../nbs/00_sparsity.ipynb #95e2f8bd
 PATTERNS = ("unstructured", "N:M")
@@ -67,11 +67,34 @@ class SparsitySpec:
         return s + (" per row" if self.scope == "row" else "")
 
 # %% ../nbs/00_sparsity.ipynb #06a25abe
-def _as_rows(t: Tensor, in_dim: int) -> Tensor:
+def as_rows(t: Tensor,      # a weight (or a mask or a score of its shape)
+            in_dim: int = 1,  # dimension of the input features: 1 for nn.Linear, 0 for GPT-2's Conv1D
+           ) -> Tensor:
     "A 2-D view (out rows, in columns) of a weight stored with its input features on `in_dim`."
     if t.dim() < 2: return t.reshape(1, -1)
     return (t if in_dim == 1 else t.transpose(0, 1)).reshape(t.shape[0] if in_dim == 1 else t.shape[1], -1)
 
+def from_rows(rows: Tensor, like: Tensor, in_dim: int = 1) -> Tensor:
+    "`rows` (out, in), as `as_rows(like, in_dim)` reads it, back in the layout of `like`."
+    if like.dim() < 2 or in_dim == 1: return rows.reshape(like.shape)
+    return rows.reshape(like.shape[1], like.shape[0]).transpose(0, 1)
+
+# %% ../nbs/00_sparsity.ipynb #7c2b9e12
+def check_nm_fit(spec: SparsitySpec, cols: int) -> None:
+    "Raise a one-sentence ValueError when `spec` is N:M and `cols` input features are not a multiple of M."
+    if spec.nm and cols % spec.nm[1]:
+        raise ValueError(f"Pattern {spec.pattern} needs the input size ({cols}) to be a multiple of {spec.nm[1]}: use an unstructured spec for this matrix.")
+
+def nm_violation(rows: Tensor, n: int, m: int) -> str | None:
+    "What breaks N:M (at least n zeros in every m consecutive inputs) in one (out, in) weight; None when it follows it."
+    if rows.shape[1] % m: return f"its {rows.shape[1]} input features are not a multiple of {m}"
+    zeros = (rows.reshape(rows.shape[0], -1, m) == 0).sum(-1)
+    bad = (zeros < n).nonzero()
+    if not len(bad): return None
+    r, g = bad[0].tolist()
+    return f"output row {r} has {m - int(zeros[r, g])} non-zeros in input features {g * m}-{g * m + m - 1}, at most {m - n} allowed"
+
+# %% ../nbs/00_sparsity.ipynb #06a25abf
 def _select(score: Tensor, n_drop: int, dim: int | None) -> Tensor:
     "Boolean keep-mask dropping the `n_drop` lowest scores (over all entries, or along `dim`)."
     size = score.numel() if dim is None else score.shape[dim]
@@ -96,17 +119,14 @@ def keep_mask(score: Tensor,       # non-negative importance of every entry (sam
     if spec.ratio == 0: return torch.ones_like(score, dtype=torch.bool)
     if spec.pattern == "unstructured" and spec.scope == "tensor":
         return _select(score, spec.n_pruned(score.numel()), None)
-    rows = _as_rows(score, in_dim)
+    rows = as_rows(score, in_dim)
     if spec.nm is None:   # per-row quota
         keep = _select(rows, spec.n_pruned(rows.shape[1]), 1)
     else:
         n, m = spec.nm
-        if rows.shape[1] % m:
-            raise ValueError(f"Pattern {spec.pattern} needs the input size ({rows.shape[1]}) to be a multiple of {m}: use an unstructured spec for this matrix.")
-        blocks = rows.reshape(rows.shape[0], -1, m)
-        keep = _select(blocks, n, 2).reshape(rows.shape)
-    if score.dim() < 2: return keep.reshape(score.shape)
-    return keep if in_dim == 1 else keep.reshape(score.shape[1], score.shape[0]).transpose(0, 1)
+        check_nm_fit(spec, rows.shape[1])
+        keep = _select(rows.reshape(rows.shape[0], -1, m), n, 2).reshape(rows.shape)
+    return from_rows(keep, score, in_dim)
 
 # %% ../nbs/00_sparsity.ipynb #643f322b
 def projection_score(v: Tensor, importance: Tensor | None = None) -> Tensor:
@@ -146,16 +166,3 @@ def local_tensor(t):
 def full_value(t):
     "The value of a reduction over every process (a DTensor's full tensor; a collective call), else `t`."
     return t.full_tensor() if isinstance(t, DTensor) else t
-
-# %% ../nbs/00_sparsity.ipynb #e52dbdb2
-def _weights_and_dims(model_or_weights) -> tuple[dict, dict]:
-    if isinstance(model_or_weights, nn.Module):
-        from elsa_wb.models import prunable, input_dims   # models sits above this notebook; imported lazily
-        return prunable(model_or_weights), input_dims(model_or_weights)
-    return dict(model_or_weights), {}
-
-@torch.no_grad()
-def magnitude_prune(model_or_weights, spec: SparsitySpec) -> dict[str, Tensor]:
-    "Zero the smallest-magnitude weights of every prunable matrix in place; returns {name: keep-mask}."
-    weights, dims = _weights_and_dims(model_or_weights)
-    return {n: project_(w, spec, in_dim=dims.get(n, 1)) for n, w in weights.items()}

@@ -12,9 +12,9 @@ from torch import nn, Tensor
 import torch.nn.functional as F
 from torch.utils.benchmark import Timer
 from .models import prunable_modules, input_dims, sparsity_report, model_name, load_model
-from .events import write_text_atomic
+from .files import write_json
 from .provenance import environment
-from .export import nm_break
+from .sparsity import as_rows, nm_violation
 
 # %% auto #0
 __all__ = ['FORMATS', 'DEFAULT_FORMATS', 'BLOCKSIZE', 'TOKENS', 'LAYER_REPEATS', 'MODEL_REPEATS', 'PROMPT_TOKENS', 'NEW_TOKENS',
@@ -41,7 +41,7 @@ def check_formats(formats) -> tuple[str, ...]:
 
 def is_2_4(w: Tensor) -> bool:
     "Whether every 4 consecutive inputs of every row of `w` (out × in) hold at most 2 nonzeros."
-    return nm_break(w, 2, 4) is None   # the export's N:M check
+    return nm_violation(w, 2, 4) is None   # the one N:M check (elsa_wb.sparsity), also the export's
 
 def unavailable(fmt: str, w: Tensor, blocksize: int = BLOCKSIZE) -> str | None:
     "Why `fmt` cannot hold weight `w` (out × in) on its device, in one sentence; None when it can."
@@ -137,6 +137,7 @@ def _cycle(x: Tensor, mats: list) -> callable:
     it = itertools.cycle(mats)
     return lambda: sparse_linear(x, next(it))
 
+# %% ../nbs/61_speed.ipynb #b1ffb15f
 @torch.inference_mode()
 def layer_speed(weight,                          # a pruned weight (out × in, as nn.Linear stores it), or a list of same-shaped ones
                 x_tokens=TOKENS,                 # tokens per matmul: 128 is prefill-like, 1 decode-like
@@ -200,15 +201,11 @@ class SparseLinear(nn.Module):
     def forward(self, x: Tensor) -> Tensor: return sparse_linear(x, self.weight_sparse, self.bias)
     def extra_repr(self) -> str: return f"in_features={self.in_features}, out_features={self.out_features}, fmt={self.fmt}"
 
-def _linear_weight(m: nn.Module, in_dim: int) -> Tensor:
-    "The (out × in) weight of a prunable module (GPT-2's Conv1D stores in × out)."
-    return m.weight.detach() if in_dim == 1 else m.weight.detach().T
-
 def model_unavailable(model: nn.Module, fmt: str, blocksize: int = BLOCKSIZE) -> str | None:
     "Why `fmt` cannot hold some prunable weight of `model` (the first reason found); None when it can hold all."
     dims = input_dims(model)
     for n, m in prunable_modules(model).items():
-        why = unavailable(fmt, _linear_weight(m, dims[f"{n}.weight"]), blocksize)
+        why = unavailable(fmt, as_rows(m.weight.detach(), dims[f"{n}.weight"]), blocksize)
         if why: return f"{n}: {why}"
     return None
 
@@ -221,7 +218,7 @@ def sparsify(model: nn.Module, fmt: str = "csr", blocksize: int = BLOCKSIZE) -> 
     dims = input_dims(new)
     for n, m in prunable_modules(new).items():
         parent, _, child = n.rpartition(".")
-        setattr(new.get_submodule(parent), child, SparseLinear(_linear_weight(m, dims[f"{n}.weight"]), m.bias, fmt, blocksize))
+        setattr(new.get_submodule(parent), child, SparseLinear(as_rows(m.weight.detach(), dims[f"{n}.weight"]), m.bias, fmt, blocksize))
     return new.eval()
 
 def model_bytes(model: nn.Module) -> int:
@@ -256,6 +253,7 @@ def _check_positive(**kw):
     for k, v in kw.items():
         if not isinstance(v, int) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}.")
 
+# %% ../nbs/61_speed.ipynb #889473df
 @torch.inference_mode()
 def model_speed(model: nn.Module,                  # a pruned causal LM (dense storage): the reference
                 prompt_tokens: int = PROMPT_TOKENS,  # prefill length
@@ -300,11 +298,12 @@ def model_speed(model: nn.Module,                  # a pruned causal LM (dense s
         if k.endswith("_cpu") and dev.type != "cpu": continue   # host CPU time says nothing about GPU work
         for f, v in summarize(ts).items():
             res[f].update({f"{k}_s": v["median_s"], f"{k}_speedup": v["speedup"], f"{k}_times_s": v["times_s"]})
-    share = sum(tensor_bytes(_linear_weight(m, 1)) for m in prunable_modules(model).values()) / dense_bytes
+    share = sum(tensor_bytes(m.weight.detach()) for m in prunable_modules(model).values()) / dense_bytes
     return dict(model=model_name(model), sparsity=rep["total"], prunable_share=share, prompt_tokens=prompt_tokens, new_tokens=new_tokens,
                 repeats=repeats, clocks=["wall", "cpu"] if dev.type == "cpu" else ["wall"], blocksize=blocksize, device=str(dev), dtype=str(next(model.parameters()).dtype).replace("torch.", ""),
                 threads=torch.get_num_threads(), formats=res)
 
+# %% ../nbs/61_speed.ipynb #889473e0
 def format_model_speed(r: dict) -> str:
     "A short text table of a `model_speed` result."
     lines = [f"{r['model']}: sparsity {r['sparsity']:.1%} of the prunable weights ({r['prunable_share']:.0%} of the model's bytes), "
@@ -352,6 +351,7 @@ def speed_record(model: nn.Module, command: str | None = None, **kw) -> dict:
                  "Speed depends on the density (and, for BSR and 2:4, the block structure), not on which pruning method chose the mask.")
     return dict(command=command, **environment(), speed=r)
 
+# %% ../nbs/61_speed.ipynb #3fb9dd3e
 def cmd_speed(a):
     if a.threads: torch.set_num_threads(a.threads)
     if a.dtype not in (None, "float32", "float16", "bfloat16"): raise ValueError(f"Unknown --dtype {a.dtype!r}: use float32, float16 or bfloat16.")
@@ -366,8 +366,7 @@ def cmd_speed(a):
                        formats=a.formats, repeats=a.repeats, blocksize=a.blocksize)
     print(format_model_speed(rec["speed"])); print(rec["speed"]["note"])
     if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(a.json, json.dumps(rec, indent=1, default=str)); print(f"wrote {a.json}")
+        write_json(a.json, rec); print(f"wrote {a.json}")   # creates the folder; atomic
     return rec
 
 def add_parser(sub) -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from .runs import RunDir, find_runs, resolve_resumes, run_row, number
-from .events import write_text_atomic
+from .files import atomic_write
 
 # %% auto #0
 __all__ = ['LAYOUT', 'FIGURES', 'COMPARE_COLUMNS', 'point', 'series', 'events_of', 'loss_figure', 'ppl_figure', 'residual_figure',
@@ -242,6 +242,7 @@ def run_figures(run) -> dict[str, go.Figure]:   # a RunDir or its path
     if s is not None: figs["sparsity_heatmap"] = s
     return figs
 
+# %% ../nbs/50_views.ipynb #5cc5296a
 def _fmt(v, kind: str = "") -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)): return "-"
     if isinstance(v, bool): return "yes" if v else "no"
@@ -277,6 +278,7 @@ def _summary_rows(r: RunDir, row: dict) -> list[list]:
     rows.append(["directory", row["path"] + (" (checkpoint kept)" if row["checkpoint"] else "")])
     return rows
 
+# %% ../nbs/50_views.ipynb #4b2ee971
 def report_html(runs, title: str | None = None) -> str:   # RunDirs or paths (each a run directory or a folder of them)
     "The report's HTML (see `write_report`)."
     rs = [r if isinstance(r, RunDir) else RunDir(r) for r in find_runs([x.path if isinstance(x, RunDir) else x for x in runs])]
@@ -307,6 +309,7 @@ def report_html(runs, title: str | None = None) -> str:   # RunDirs or paths (ea
             "td,th{border-bottom:1px solid #ddd;padding:3px 9px;text-align:left}pre{background:#f6f6f6;padding:1em;font-size:85%}.foot{color:#777}"
             f"</style></head><body>{''.join(out)}</body></html>")
 
+# %% ../nbs/50_views.ipynb #dad643d1
 def write_report(run_dirs,                          # a run directory, a folder of them, or a list of either
                  out_html: str | Path | None = None,  # the file to write; None: report.html inside the one folder given
                  title: str | None = None) -> Path:
@@ -320,5 +323,4 @@ def write_report(run_dirs,                          # a run directory, a folder 
         raise ValueError(f"No run found in {', '.join(map(str, paths))}: give run directories written by elsa-wb prune or compare (config.json, metrics.jsonl).")
     text = report_html(paths, title)
     out = Path(out_html); out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out, text)
-    return out
+    return atomic_write(out, text)

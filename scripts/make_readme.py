@@ -1,16 +1,222 @@
-"""Write README.md from nbs/index.ipynb (markdown cells as they are, code cells as python blocks without nbdev directives).
-nbdev-readme needs a Quarto docs setup; this keeps README.md generated from the notebook without one."""
-import json, sys
+"""Write README.md from nbs/index.ipynb: markdown cells as they are, code cells as python blocks without nbdev directives,
+and every table marker replaced by a table rendered from the committed results in bench/results/.
+nbdev-readme needs a Quarto docs setup; this keeps README.md generated from the notebook without one.
+
+No result number is typed in the docs: a markdown cell asks for a table with a line of its own,
+
+    <!-- table: NAME key=value ... -->
+
+and this script puts the table (with a caption naming its JSON, protocol and date) under the marker, which stays in
+README.md as an invisible comment. The tables (RENDERERS):
+
+    demo      bench/results/demo.json     `make demo`'s table; until that file exists, one sentence asking to run it
+    quality   bench/results/quality.json  perplexity of every method at every sparsity   (text=austen: the second text;
+                                          methods=a,b,...: these columns only)
+    recipe    bench/results/quality.json  ELSA's CPU recipe against SparseGPT one-shot and the control trained beside it
+                                          (variant=cpu: the `elsa-cpu` / `sparsegpt+ft-cpu` rows)
+    budget    bench/results/budget.json   ELSA / control as the training budget grows (variants=a,b,...: these ELSA
+                                          rows; default the ones measured at several budgets)
+
+An unknown marker or a missing JSON (but demo.json) is an error: a README must not silently lose a table.
+nbs/92_results.ipynb imports these renderers, so the chapter and the README show the same tables.
+"""
+from __future__ import annotations
+import json, re, sys
 from pathlib import Path
 
-root = Path(__file__).resolve().parents[1]
-nb = json.loads((root / "nbs" / "index.ipynb").read_text())
-parts = ["<!-- generated from nbs/index.ipynb by scripts/make_readme.py: edit the notebook, then `make readme` -->"]
-for c in nb["cells"]:
-    src = "".join(c["source"])
-    if c["cell_type"] == "markdown": parts.append(src)
-    elif c["cell_type"] == "code":
-        code = "\n".join(l for l in src.splitlines() if not l.startswith("#|")).strip()
-        if code: parts.append(f"```python\n{code}\n```")
-(root / "README.md").write_text("\n\n".join(parts) + "\n")
-print("README.md written", file=sys.stderr)
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path("bench") / "results"
+MARKER = re.compile(r"^<!-- table: (?P<name>[\w-]+)(?P<opts>(?: [\w-]+=[^\s]+)*) -->$")
+
+# how the methods of bench/quality.py read in a table header
+LABELS = {"dense": "dense", "magnitude": "magnitude", "wanda": "Wanda", "sparsegpt": "SparseGPT", "sparsegpt+ft": "control",
+          "sparsegpt+ft-cpu": "control, warm-up", "elsa": "ELSA, dense start", "elsa-warm": "ELSA, warm start",
+          "elsa-cpu": "ELSA `cpu_budget`"}
+ORDER = ("dense", "magnitude", "wanda", "sparsegpt", "sparsegpt+ft", "elsa")
+TEXTS = {"handbook": "the Debian handbook", "austen": "Austen", "pydocs": "the Python docs"}
+
+
+def label(method: str) -> str: return LABELS.get(method, f"`{method}`")
+
+
+def ppl(x) -> str:
+    "A perplexity as a table shows it: 1 decimal below 1,000, whole numbers below 100,000, then 2 significant digits."
+    if x is None: return "-"
+    if x < 1000: return f"{x:.1f}"
+    if x < 1e5: return f"{x:,.0f}"
+    m, e = f"{x:.1e}".split("e")
+    return f"{m}e{int(e)}"
+
+
+def ratio(x) -> str: return "-" if x is None else f"{x:.2f}x"
+def pct(s) -> str: return "-" if s is None else f"{s:.0%}"
+def bold(s: str) -> str: return f"**{s}**"
+def day(t: str | None) -> str: return (t or "?")[:10]
+
+
+def md_table(header: list[str], rows: list[list[str]], right_from: int = 1) -> str:
+    "A markdown table; columns from `right_from` on are right-aligned (numbers)."
+    align = ["---" if i < right_from else "---:" for i in range(len(header))]
+    return "\n".join("| " + " | ".join(r) + " |" for r in [header, align, *rows])
+
+
+def load(name: str, root: Path = ROOT) -> dict:
+    "A committed result file, bench/results/NAME (a missing one is an error naming the bench that writes it)."
+    p = Path(root) / RESULTS / name
+    if not p.exists(): raise FileNotFoundError(f"{p} is missing: the README's tables are rendered from it (see bench/).")
+    return json.loads(p.read_text())
+
+
+def _rows_by(q: dict) -> dict:
+    "{(method, sparsity): row} of a quality.json."
+    return {(r["method"], round(r["sparsity"], 4)): r for r in q["rows"]}
+
+
+def _method_order(methods, variants=()) -> list[str]:
+    "One-shot methods first, then per training setting (the plain one, then each named variant) the control and ELSA."
+    variants = list(variants)
+    def key(m):
+        base, _, var = m.partition("-") if m.startswith(("elsa-", "sparsegpt+ft-")) else (m, "", "")
+        if base not in ("sparsegpt+ft", "elsa"): return (0, ORDER.index(base) if base in ORDER else 9, m)
+        return (1, variants.index(var) + 1 if var in variants else (0 if not var else len(variants) + 1), base == "elsa", m)
+    return sorted(methods, key=key)
+
+
+def _quality_caption(q: dict, text: str) -> str:
+    p = q["protocol"]
+    c = q["config"]
+    times = sorted(day(i.get("time")) for i in q.get("invocations") or [q])
+    dense = next((r for r in q["rows"] if r["method"] == "dense"), None)
+    key = "ppl" if text == p["text"] else f"ppl_{text}"
+    trained = max((r.get("train_tokens") or 0) for r in q["rows"])
+    return (f"*`bench/results/quality.json`: perplexity on the first {p['windows']} windows of {p['seqlen']} tokens of {TEXTS.get(text, text)}"
+            + (f"; dense {dense[key]:.2f}" if dense and dense.get(key) else "")
+            + f"; trained rows: {trained:,} tokens of {TEXTS.get(c['train_text'], c['train_text'])}; calibration {c['calib']['windows']}x{c['calib']['seqlen']} tokens;"
+            f" measured {times[0]}" + (f" to {times[-1]}" if times[-1] != times[0] else "") + " (commands and commits: `bench/results/quality.md`).*")
+
+
+def quality(root: Path = ROOT, text: str | None = None, methods: str | None = None) -> str:
+    "Every method's perplexity per sparsity (the lowest of a row in bold), from quality.json."
+    q = load("quality.json", root)
+    text = text or q["protocol"]["text"]
+    key = "ppl" if text == q["protocol"]["text"] else f"ppl_{text}"
+    ms = methods.split(",") if methods else _method_order({r["method"] for r in q["rows"] if r["method"] != "dense"}, q["config"].get("variants") or ())
+    by = _rows_by(q)
+    out = []
+    for s in sorted({round(r["sparsity"], 4) for r in q["rows"] if r["method"] != "dense"}):
+        vals = {m: by.get((m, s), {}).get(key) for m in ms}
+        best = min((v for v in vals.values() if v is not None), default=None)
+        out.append([pct(s), *[bold(ppl(v)) if v is not None and v == best else ppl(v) for v in vals.values()]])
+    return md_table(["sparsity", *map(label, ms)], out) + "\n\n" + _quality_caption(q, text)
+
+
+def recipe(root: Path = ROOT, variant: str = "cpu") -> str:
+    "ELSA `elsa-VARIANT` against SparseGPT one-shot and its control `sparsegpt+ft-VARIANT`, on both texts, from quality.json."
+    q = load("quality.json", root)
+    by, second = _rows_by(q), next(iter(q["protocol"].get("extra") or {}), None)
+    e, c = f"elsa-{variant}", f"sparsegpt+ft-{variant}"
+    out = []
+    for s in sorted({k[1] for k in by if k[0] == e}):
+        o, ct, el = by.get(("sparsegpt", s)), by.get((c, s)), by[(e, s)]
+        vals = [o and o["ppl"], ct and ct["ppl"], el["ppl"]]
+        best = min(v for v in vals if v is not None)
+        div = lambda a, b, k="ppl": a[k] / b[k] if a and b and a.get(k) and b.get(k) else None
+        row = [pct(s), *[bold(ppl(v)) if v == best else ppl(v) for v in vals], ratio(div(el, o)), ratio(div(el, ct))]
+        if second: row.append(ratio(div(el, ct, f"ppl_{second}")))
+        out.append(row)
+    head = ["sparsity", "SparseGPT one-shot", label(c), label(e), "ELSA / SparseGPT", "ELSA / control"] + ([f"{TEXTS.get(second, second)}: ELSA / control"] if second else [])
+    v = (q["config"].get("variants") or {}).get(variant, {})
+    how = (f"; ELSA and the control trained side by side: {v['steps']} ADMM + {v['finetune_steps']} masked steps for ELSA, "
+           f"{v['steps'] + v['finetune_steps']} masked steps for the control, {v.get('warmup_steps', 0)} warm-up steps, "
+           f"{v['batch_size'] * v['grad_accum']}x{v['seqlen']} tokens a step" if v else "")
+    return md_table(head, out) + "\n\n" + _quality_caption(q, q["protocol"]["text"])[:-2] + how + ".*"
+
+
+def _budget_pairs(b: dict, variants: list[str] | None):
+    "(sparsity, ELSA method) pairs to show: the named ELSA methods, or those measured with their control at several budgets."
+    seen = {}
+    for r in b["table"]:
+        for m in b["methods"]:
+            if m.startswith("elsa") and r.get(m) is not None and r.get(f"{m}_vs_control") is not None:
+                seen.setdefault((r["sparsity"], m), []).append(r["steps"])
+    if variants: return sorted(k for k in seen if k[1] in variants)
+    return sorted(k for k, steps in seen.items() if len(steps) > 1)
+
+
+def budget(root: Path = ROOT, variants: str | None = None) -> str:
+    "ELSA against the control trained beside it, per sparsity and training budget, from budget.json (bench/budget.py)."
+    b = load("budget.json", root)
+    pairs = _budget_pairs(b, variants.split(",") if variants else None)
+    out = []
+    for s, m in pairs:
+        for r in sorted((r for r in b["table"] if r["sparsity"] == s and r.get(m) is not None), key=lambda r: r["steps"]):
+            ctl, v = r[f"{m}_control"], r.get(f"{m}_vs_control")
+            if v is None: continue
+            ctl_v, el_v = r[ctl], r[m]
+            out.append([pct(s), label(m), f"{r['steps']} ({r['train_tokens']:,})", ppl(r.get("sparsegpt")),
+                        bold(ppl(ctl_v)) if ctl_v < el_v else ppl(ctl_v), bold(ppl(el_v)) if el_v <= ctl_v else ppl(el_v),
+                        ratio(v), ratio(r.get(f"{m}_vs_control_austen"))])
+    head = ["sparsity", "ELSA", "steps (train tokens)", "SparseGPT one-shot", "control", "ELSA", "ELSA / control", "Austen: ELSA / control"]
+    srcs = sorted({s for r in b["table"] for s in r.get("sources", [])})
+    return (md_table(head, out, right_from=2) + "\n\n" + f"*`bench/results/budget.json` (`bench/budget.py`, {day(b.get('time'))}) over "
+            + ", ".join(f"`{s}`" for s in srcs) + ": handbook perplexity, each row one bench where ELSA and its control (the same "
+            "training settings, masked) trained side by side on the same tokens.*")
+
+
+def demo(root: Path = ROOT) -> str:
+    "`make demo`'s table from bench/results/demo.json, or one sentence asking to run it."
+    if not (Path(root) / RESULTS / "demo.json").exists():
+        return "Run `make demo` to produce this table (bench/results/demo.json)."
+    d = load("demo.json", root)
+    p = d.get("protocol") or {}
+    two = lambda x: f"{x:,.2f}" if x < 1e5 else ppl(x)   # as `make demo` prints it
+    out = [[label(r["method"]) if r["method"] != "elsa" else "ELSA", pct(r["sparsity"]), two(r["ppl"]),
+            f"{r['seconds']:,.0f}" if r.get("seconds") is not None else "-"] for r in d["rows"]]
+    budgets = {}
+    for r in d["rows"]:
+        if r.get("budget") and r["budget"] not in ("-",): budgets.setdefault(label(r["method"]) if r["method"] != "elsa" else "ELSA", r["budget"])
+    when = d.get("time") or p.get("time")
+    total = f", {d['seconds'] / 60:.0f} minutes in all" if d.get("seconds") else ""
+    where = d.get("device") or p.get("device")
+    cap = (f"*`bench/results/demo.json`: perplexity on the first {p.get('windows', '?')} windows of {p.get('seqlen', '?')} tokens of "
+           f"{TEXTS.get(p.get('text'), p.get('text', '?'))}; measured {day(when)}" + (f" on {where}" if where else "") + total + ". Budgets: "
+           + "; ".join(f"{m}: {b}" for m, b in budgets.items()) + ".*")
+    return md_table(["method", "sparsity", "perplexity", "seconds"], out) + "\n\n" + cap
+
+
+RENDERERS = dict(demo=demo, quality=quality, recipe=recipe, budget=budget)
+
+
+def render(line: str, root: Path = ROOT) -> str | None:
+    "The table a marker line asks for (None when the line is no marker)."
+    m = MARKER.match(line.strip())
+    if not m: return None
+    name, opts = m["name"], dict(o.split("=", 1) for o in m["opts"].split())
+    if name not in RENDERERS: raise ValueError(f"unknown table marker {line.strip()!r}: choose from {', '.join(RENDERERS)}")
+    return RENDERERS[name](root, **opts)
+
+
+def expand(md: str, root: Path = ROOT) -> str:
+    "A markdown cell with each marker line followed by its table."
+    out = []
+    for line in md.split("\n"):
+        t = render(line, root)
+        out.append(line if t is None else f"{line}\n{t}")
+    return "\n".join(out)
+
+
+def readme(root: Path = ROOT) -> str:
+    nb = json.loads((Path(root) / "nbs" / "index.ipynb").read_text())
+    parts = ["<!-- generated from nbs/index.ipynb and bench/results/*.json by scripts/make_readme.py: edit the notebook, then `make readme` -->"]
+    for c in nb["cells"]:
+        src = "".join(c["source"])
+        if c["cell_type"] == "markdown": parts.append(expand(src, root))
+        elif c["cell_type"] == "code":
+            code = "\n".join(l for l in src.splitlines() if not l.startswith("#|")).strip()
+            if code: parts.append(f"```python\n{code}\n```")
+    return "\n\n".join(parts) + "\n"
+
+
+if __name__ == "__main__":
+    (ROOT / "README.md").write_text(readme())
+    print("README.md written", file=sys.stderr)

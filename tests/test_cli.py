@@ -7,7 +7,7 @@ import pytest, torch
 from safetensors.torch import load_file
 from elsa_wb.elsa import ElsaConfig, budget_rule
 from elsa_wb.events import read_jsonl
-from elsa_wb.cli import SPEC_FIELDS
+from elsa_wb.run import SPEC_KEYS as SPEC_FIELDS
 
 # A tiny-llama ELSA run (random weights, the real SmolLM2 tokenizer) with a checkpoint every 5 steps: long enough to be
 # interrupted after its step-5 checkpoint and, resumed, killed after its step-10 one with steps still to go; short enough for
@@ -121,7 +121,7 @@ def test_magnitude_2_4(cli, tmp_path):
             "--ppl-windows", 2, "--ppl-seqlen", 64, "--save-model")
     assert r.returncode == 0, r.stderr
     config, summary = (json.loads((out / f).read_text()) for f in ("config.json", "summary.json"))
-    assert config["method"] == "magnitude" and config["sparsity"] == "2:4" and config["elsa"] is None
+    assert config["method"] == "magnitude" and config["elsa"] == dict(sparsity=0.5, pattern="2:4", scope="tensor")
     rep = summary["sparsity_report"]
     assert rep["total"] == 0.5
     assert len(rep["matrices"]) == 2 * 7 and all(v == 0.5 for v in rep["matrices"].values()), rep["matrices"]

@@ -1,7 +1,9 @@
 """`python -m elsa_wb.cli export` as a real subprocess on a real run directory: the export loads with its masks and manifest."""
 import argparse, subprocess, sys
 import pytest, torch
-from elsa_wb.cli import parser, prune_run
+from elsa_wb.cli import parser
+from elsa_wb.run import RunSpec, execute
+from elsa_wb.config import Protocol
 from elsa_wb.export import load_exported, MANIFEST, MASKS
 
 
@@ -13,7 +15,7 @@ def has_export_command() -> bool:
 def test_cli_export_2_4(tmp_path):
     assert has_export_command()
     run, out = tmp_path / "run", tmp_path / "exported"
-    s = prune_run("magnitude", "tiny-llama", "2:4", run, save_model=True, eval_seqlen=64, eval_windows=2, progress=False, quiet=True)
+    s = execute(RunSpec("magnitude", "tiny-llama", protocol=Protocol(seqlen=64, windows=2)).with_sparsity("2:4"), run, save_model=True, progress=False)
     r = subprocess.run([sys.executable, "-m", "elsa_wb.cli", "export", str(run), "--out", str(out), "--format", "2:4"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
@@ -30,7 +32,7 @@ def test_cli_speed_on_an_export(tmp_path):
     "`elsa-wb speed` on an exported pruned model: every CPU format computes the same tokens; the JSON holds the side-by-side ratios."
     import json
     run, out = tmp_path / "run", tmp_path / "exported"
-    prune_run("magnitude", "tiny-llama", "0.9", run, save_model=True, eval_seqlen=64, eval_windows=1, progress=False, quiet=True)
+    execute(RunSpec("magnitude", "tiny-llama", protocol=Protocol(seqlen=64, windows=1)).with_sparsity("0.9"), run, save_model=True, progress=False)
     assert subprocess.run([sys.executable, "-m", "elsa_wb.cli", "export", str(run), "--out", str(out)], capture_output=True, timeout=600).returncode == 0
     r = subprocess.run([sys.executable, "-m", "elsa_wb.cli", "speed", str(out), "--prompt-tokens", "8", "--new-tokens", "2", "--repeats", "1",
                         "--json", str(tmp_path / "speed.json")], capture_output=True, text=True, timeout=600)
