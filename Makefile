@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 	@$(BIN)/elsa-wb fetch smollm2-135m >/dev/null
 
 demo: install
-	$(BIN)/elsa-wb demo
+	$(BIN)/elsa-wb demo --out bench/results   # the README's demo table is rendered from bench/results/demo.json
 
 export: install
 	$(BIN)/nbdev-export

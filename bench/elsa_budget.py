@@ -72,15 +72,6 @@ def one_shot(model, tok, method, spec, calib_text):
         for n, w in prunable(model).items(): w.copy_(weights[n])
     return {n: m.clone() for n, m in masks.items()}
 
-def init_masks(method, model, tok, spec, calib_text):
-    "Masks of a one-shot method, with the model's dense weights restored afterwards."
-    if method is None: return None
-    ref = {n: p.detach().clone() for n, p in model.named_parameters()}
-    masks = magnitude_prune(model, spec) if method == "magnitude" else one_shot(model, tok, method, spec, calib_text)
-    with torch.no_grad():
-        for n, p in model.named_parameters(): p.copy_(ref[n])
-    return masks
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sparsity", type=float, default=0.7); ap.add_argument("--steps", type=int, default=120)
@@ -103,11 +94,14 @@ def main():
         t0 = time.time()
         if mode in ("masked_ft", "elsa_warm"):   # one-shot weights + mask, then fine-tune with the mask fixed / ELSA from there
             masks = magnitude_prune(model, spec) if init == "magnitude" else one_shot(model, tok, init, spec, text)
-        else: masks = init_masks(init, model, tok, spec, text)   # ELSA from the dense weights, z0 from the init mask
+        else:   # ELSA from the dense weights, z0 from the init method's mask: what Elsa does with cfg.init (elsa.start_masks)
+            masks = None
+            if init not in (None, "magnitude"): cfg = dataclasses.replace(cfg, init=init)
         t_init = time.time() - t0
         stream = train_stream(tok, text, cfg.batch_size, cfg.seqlen, seed=cfg.seed)
         held = calibration_windows(tok, val, cfg.eval_windows, cfg.seqlen, seed=0)
-        runner = Elsa(model, cfg, init_masks=masks)
+        calib = calibration_windows(tok, text, cfg.calib_windows, 512, seed=cfg.seed) if masks is None and cfg.init != "magnitude" else None
+        runner = Elsa(model, cfg, init_masks=masks, calib=calib)
         summary = runner.fit(stream, eval_windows=held)
         r = text_perplexity(model, tok, "handbook", seqlen=512, max_windows=a.windows)
         ups = [h for h in runner.history if h["event"] == "admm_update" and not h.get("final")]

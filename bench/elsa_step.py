@@ -77,7 +77,8 @@ def setup(args, preset: str):
     import torch
     from elsa_wb.models import load_model, prunable
     from elsa_wb.data import corpus, train_stream
-    from elsa_wb.elsa import ElsaConfig, make_optimizer
+    from elsa_wb.config import ElsaConfig
+    from elsa_wb.elsa import make_optimizer
     if args.threads: torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available(): raise SystemExit("--device cuda: torch sees no CUDA device.")
     torch.manual_seed(0)
@@ -93,11 +94,10 @@ def setup(args, preset: str):
 
 
 def build_admm(model, weights, cfg, z=None, u=None):
-    "The bench's ADMM, with the config's z/u codecs or the ones given."
+    "The ADMM as `Elsa` builds it, `ADMM(prunable(model), cfg, in_dims=input_dims(model))`, with the config's z/u codecs or the ones given."
     from elsa_wb.admm import ADMM
     from elsa_wb.models import input_dims
-    return ADMM(weights, cfg.spec, rho=cfg.rho, interval=cfg.interval, projection="magnitude",
-                z_codec=z or cfg.z_dtype, u_codec=u or cfg.u_dtype, in_dims=input_dims(model))
+    return ADMM(weights, cfg, in_dims=input_dims(model), z_dtype=z or cfg.z_dtype, u_dtype=u or cfg.u_dtype)
 
 
 def optimizer_info(opt) -> dict:
@@ -262,7 +262,7 @@ def overhead(elsa: float, update: float, adam: float, interval: int) -> float:
 
 
 def summarise(args, timing: dict, mem: dict, wall: float, load_start, commit_start) -> dict:
-    from elsa_wb.lowprec import memory_per_param, aux_bytes_per_param, ELSA, ELSA_L
+    from elsa_wb.memory import bytes_per_param
     from elsa_wb.provenance import git_commit, environment
     a, e, p = median(timing["adam_step"]), median(timing["elsa_step"]), median(timing["penalty"])
     um, uh = median(timing["update_magnitude"]), median(timing["update_hessian"])
@@ -309,13 +309,16 @@ def summarise(args, timing: dict, mem: dict, wall: float, load_start, commit_sta
                                  target_met=ratio <= TARGET_AUX_RATIO, codecs=PRESETS,
                                  # a sparse z's bytes depend on its sparsity: the target, and what z really had
                                  sparsity=args.sparsity, z_sparsity_measured={k: m["z_sparsity"] for k, m in mem.items()}),
-        aux_bytes_per_param_nominal=dict(sparsity=args.sparsity,
-                                         **{k: aux_bytes_per_param(**p, sparsity=args.sparsity) for k, p in PRESETS.items()}),
+        # elsa_wb.memory's model of the same bytes (measured on a sample matrix's ADMM), at the target sparsity
+        aux_bytes_per_param_model=dict(sparsity=args.sparsity,
+                                       **{k: sum(bytes_per_param("elsa", z_dtype=p["z"], u_dtype=p["u"], sparsity=args.sparsity)[c]
+                                                 for c in ("z", "u")) for k, p in PRESETS.items()}),
         mask_bytes_per_param=masks,
         admm_state_bytes_per_param_incl_masks={k: aux[k] + masks[k] for k in mem},
         admm_state_ratio_incl_masks=(aux["elsa_l"] + masks["elsa_l"]) / (aux["fp32"] + masks["fp32"]),
         adam_state_bytes_per_param_measured={k: m["adam_state_bytes_prunable"] / m["prunable_params"] for k, m in mem.items()},
-        memory_per_param=dict(fp32=memory_per_param(**ELSA, sparsity=args.sparsity), elsa_l=memory_per_param(**ELSA_L, sparsity=args.sparsity)),
+        # elsa_wb.memory.bytes_per_param of ELSA and ELSA-L (8-bit Adam) per prunable parameter, the paper's count (no masks)
+        bytes_per_param_model={k: bytes_per_param(m, mask="none", sparsity=args.sparsity) for k, m in (("fp32", "elsa"), ("elsa_l", "elsa-l"))},
         peak_rss_mb=dict(adam=mem["fp32"]["rss_mb"]["adam"]["peak"],
                          **{f"elsa_{k}": m["rss_mb"]["update"]["peak"] for k, m in mem.items()}),
         rss_mb={k: m["rss_mb"] for k, m in mem.items()},
@@ -360,7 +363,8 @@ def markdown(r: dict) -> str:
              f"{fmt(aux['fp32'])} / {fmt(aux['elsa_l'])} ({fmt(aux['ratio'])}; target <= {aux['target_ratio']}: {'met' if aux['target_met'] else 'not met'})"),
             ("mask bytes/param (mask, mask0)", fmt(r["mask_bytes_per_param"]["fp32"])),
             ("z+u+masks ratio ELSA-L / fp32", fmt(r["admm_state_ratio_incl_masks"])),
-            (f"memory_per_param total fp32 / ELSA-L (nominal, {r['aux_bytes_per_param_nominal']['sparsity']:.0%} sparsity)", f"{r['memory_per_param']['fp32']['total']} / {r['memory_per_param']['elsa_l']['total']}"),
+            (f"bytes_per_param total ELSA / ELSA-L (elsa_wb.memory, no masks, {r['aux_bytes_per_param_model']['sparsity']:.0%} sparsity)",
+             f"{fmt(r['bytes_per_param_model']['fp32']['total'])} / {fmt(r['bytes_per_param_model']['elsa_l']['total'])}"),
             ("peak RSS MiB: Adam / ELSA fp32 / ELSA-L", " / ".join(fmt(r["peak_rss_mb"][k], 0) for k in ("adam", "elsa_fp32", "elsa_elsa_l"))),
             *((("peak CUDA memory allocated MiB: Adam / ELSA fp32 / ELSA-L", " / ".join(fmt(r["peak_cuda_mb"][k], 0) for k in ("adam", "elsa_fp32", "elsa_elsa_l"))),)
               if r.get("peak_cuda_mb") else ()),

@@ -138,7 +138,7 @@ def parser() -> argparse.ArgumentParser:
     export.add_parser(sub); speed.add_parser(sub)
     return p
 
-# %% ../nbs/70_cli.ipynb #088c81d9
+# %% ../nbs/70_cli.ipynb #19ae868c
 def main(argv: list[str] | None = None) -> int:
     "Entry point of `elsa-wb`; returns the exit status."
     a = parser().parse_args(argv)

@@ -14,11 +14,11 @@ from .files import atomic_write, write_json
 from .provenance import environment
 from .run import RunSpec, METHODS, FINETUNED, DENSE, SPEC_KEYS, protocol_line
 from .grid import run_grid
+from .views import text_key, format_table, markdown_table, ratio_lines, compare_figure, compare_html
 
 # %% auto #0
 __all__ = ['SPARSITIES', 'COMPARE_METHODS', 'PROTOCOL_KEYS', 'DEMO_STEPS', 'DEMO_ELSA', 'cell_name', 'plan', 'cell_row',
-           'text_key', 'add_ratios', 'table_columns', 'format_table', 'markdown_table', 'ratio_lines', 'compare_figure',
-           'compare_html', 'write_compare', 'load_compare', 'compare_cells', 'compare_config', 'compare', 'demo']
+           'add_ratios', 'write_compare', 'load_compare', 'compare_cells', 'compare_config', 'compare', 'demo']
 
 # %% ../nbs/51_compare.ipynb #8bb89a05
 SPARSITIES = ("0.5", "0.7", "0.8", "0.9")
@@ -53,10 +53,6 @@ def cell_row(method: str, spec: SparsitySpec, summary: dict, name: str) -> dict:
     for t, r in (zs["results"] if zs else {}).items(): row[f"zs_{t}"] = r.get(zs["protocol"]["metric"][t])   # the task's headline metric
     return row
 
-def text_key(text: str) -> str:
-    "The row key of the perplexity on an extra evaluation text: 'ppl_austen' (a .txt path by its file name: 'ppl_<stem>')."
-    return f"ppl_{Path(str(text)).stem}"
-
 def _finite(x) -> bool: return isinstance(x, (int, float)) and math.isfinite(x)
 
 def add_ratios(rows: list[dict], key: str = "ppl") -> list[dict]:
@@ -70,79 +66,6 @@ def add_ratios(rows: list[dict], key: str = "ppl") -> list[dict]:
         r[f"vs_best_one_shot{sfx}"] = r[key] / b[key] if b and _finite(r.get(key)) else None
     return rows
 
-# %% ../nbs/51_compare.ipynb #4c43116c
-def _num(v, kind: str) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)): return "-"
-    if kind == "ppl": return f"{v:,.2f}" if math.isfinite(v) else "inf"
-    if kind == "ratio": return f"{v:.2f}x"
-    if kind == "acc": return f"{v:.3f}"
-    if kind == "int": return f"{int(v):,}"
-    return f"{v:,.1f}"
-
-def table_columns(rows: list[dict]) -> list[tuple[str, str, str]]:
-    "(key, header, kind) of the table's columns; one `ppl_<text>` column per extra evaluation text, one `zs_<task>` per zero-shot task."
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    extra, zs = [k for k in keys if k.startswith("ppl_")], [k for k in keys if k.startswith("zs_")]
-    return ([("method", "method", "str"), ("label", "sparsity", "str"), ("ppl", "perplexity", "ppl")]
-            + [(k, f"ppl {k[4:]}", "ppl") for k in extra] + [(k, k[3:], "acc") for k in zs]
-            + [("vs_best_one_shot", "vs best one-shot", "ratio"), ("train_tokens", "train tokens", "int"),
-               ("calib_tokens", "calib tokens", "int"), ("seconds", "seconds", "float")])
-
-def _cells(rows):
-    cols = table_columns(rows)
-    body = [[(r.get(k) if kind == "str" else _num(r.get(k), kind)) if not (k == "ppl" and r.get("error")) else "failed"
-             for k, _, kind in cols] for r in rows]
-    return cols, [[str(c) for c in b] for b in body]
-
-def format_table(rows: list[dict]) -> str:
-    "The table as fixed-width text."
-    cols, body = _cells(rows)
-    w = [max(len(h), *(len(b[i]) for b in body)) for i, (_, h, _) in enumerate(cols)]
-    line = lambda cells: "  ".join(c.ljust(w[i]) if cols[i][2] == "str" else c.rjust(w[i]) for i, c in enumerate(cells))
-    return "\n".join([line([h for _, h, _ in cols]), line(["-" * x for x in w])] + [line(b) for b in body])
-
-def markdown_table(rows: list[dict]) -> str:
-    "The table as GitHub markdown."
-    cols, body = _cells(rows)
-    out = ["| " + " | ".join(h for _, h, _ in cols) + " |", "|" + "|".join("---" if k == "str" else "---:" for _, _, k in cols) + "|"]
-    return "\n".join(out + ["| " + " | ".join(b) + " |" for b in body])
-
-def ratio_lines(rows: list[dict], text: str | None = None) -> list[str]:
-    "One sentence per trained row and sparsity: '70%: elsa / best one-shot (sparsegpt) = 0.40x' (on an extra `text`: its ratios)."
-    sfx, on = (text_key(text)[3:], f" on {Path(str(text)).stem}") if text else ("", "")
-    return [f"{r['label']}{on}: {r['method']} / best one-shot ({r[f'best_one_shot{sfx}']}) = {r[f'vs_best_one_shot{sfx}']:.2f}x"
-            for r in rows if r["method"] not in PRUNERS + (DENSE,) and r.get(f"vs_best_one_shot{sfx}") is not None]
-
-# %% ../nbs/51_compare.ipynb #adb27e17
-def _rows_of(table) -> list[dict]:
-    if isinstance(table, dict): return table["rows"]
-    if hasattr(table, "to_dict"): return table.to_dict("records")
-    return list(table)
-
-def compare_figure(table,                 # a compare record, its rows, or `load_compare`'s DataFrame
-                   title: str | None = None,
-                   text: str | None = None):  # plot `ppl_<text>` (an extra evaluation text) instead of `ppl`
-    "Perplexity vs sparsity (log y), one line per method, dense as a horizontal line: a plotly `go.Figure`."
-    import plotly.graph_objects as go
-    rows, key = _rows_of(table), text_key(text) if text else "ppl"
-    ok = lambda r: _finite(r.get(key)) and not r.get("error")
-    fig = go.Figure()
-    groups = dict.fromkeys((r["method"], r.get("pattern", "unstructured")) for r in rows if r["method"] != DENSE)
-    for m, pat in groups:
-        rs = sorted((r for r in rows if r["method"] == m and r.get("pattern", "unstructured") == pat and ok(r)), key=lambda r: r["sparsity"])
-        fig.add_trace(go.Scatter(x=[r["sparsity"] for r in rs], y=[r[key] for r in rs], mode="lines+markers",
-                                 name=m if pat == "unstructured" else f"{m} ({pat})",
-                                 customdata=[[r["label"], r.get("train_tokens", 0), r.get("calib_tokens", 0), r.get("seconds", 0)] for r in rs],
-                                 hovertemplate="%{fullData.name} at %{customdata[0]}: perplexity %{y:,.2f}<br>"
-                                               "train tokens %{customdata[1]:,}, calib tokens %{customdata[2]:,}, %{customdata[3]:,.0f} s<extra></extra>"))
-    dense = [r for r in rows if r["method"] == DENSE and ok(r)]
-    if dense:
-        fig.add_hline(y=dense[0][key], line_dash="dash", line_color="gray", annotation_text=f"dense {dense[0][key]:,.2f}",
-                      annotation_position="bottom right")
-    fig.update_layout(title=title, template="plotly_white", legend_title_text="method", height=450,
-                      xaxis=dict(title="sparsity", tickformat=".0%"), yaxis=dict(title=f"perplexity{f' ({text})' if text else ''}, log scale", type="log"))
-    return fig
-
 # %% ../nbs/51_compare.ipynb #dd472299
 PROTOCOL_KEYS = ("model", "text", "seqlen", "windows", "predicted_tokens", "bos", "dtype", "normaliser")
 
@@ -152,33 +75,6 @@ def _protocol(dense_summary: dict) -> dict:
     p["tokens"] = p["predicted_tokens"]
     p["extra"] = {t: {k: r["protocol"].get(k) for k in PROTOCOL_KEYS} for t, r in (dense_summary.get("extra_eval") or {}).items()}
     return p
-
-def compare_html(record: dict) -> str:
-    "A self-contained HTML page: the figure (plotly.js embedded), the table, the ratio lines and the protocol."
-    p, c, rows = record["protocol"], record["config"], record["rows"]
-    title = f"Pruning methods on {c['model']}: perplexity on {p['text']}"
-    figs = [compare_figure(record, title=title)] + [compare_figure(record, title=f"Perplexity on {t}", text=t) for t in c.get("extra_texts", [])]
-    fig_html = "".join(f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs))
-    cols, body = _cells(rows)
-    table = ("<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in cols) + "</tr></thead><tbody>"
-             + "".join("<tr>" + "".join(f"<td class='{'s' if k == 'str' else 'n'}'>{html.escape(v)}</td>" for (_, _, k), v in zip(cols, b)) + "</tr>" for b in body)
-             + "</tbody></table>")
-    e, ft, calib = c.get("elsa") or {}, c.get("finetune") or {}, c.get("calib") or {}
-    items = [f"evaluation: {p['text']}, first {p['windows']} non-overlapping windows of {p['seqlen']} tokens ({p['tokens']:,} predicted tokens), {p['dtype']}"]
-    items += [f"also: {t}, {q['windows']} windows of {q['seqlen']} tokens ({q['predicted_tokens']:,} predicted tokens)" for t, q in p.get("extra", {}).items()]
-    items += [f"sparsity: {', '.join(c['sparsities'])}, scope {c['scope']}{', OWL allocation' if c['owl'] else ''}",
-              f"calibration: {calib.get('windows')} windows of {calib.get('seqlen')} tokens of {c['train_text']} (train split), seed {calib.get('seed')}",
-              f"training (elsa and +ft): {e.get('steps')} + {e.get('finetune_steps')} steps x {e.get('batch_size')}x{e.get('grad_accum')}x{e.get('seqlen')} tokens of {c['train_text']}, "
-              f"lr {e.get('lr')} (lr_scale {e.get('lr_scale')}), rho {e.get('rho')}, interval {e.get('interval')}, {e.get('projection')} projection, z0 from {e.get('init')}",
-              f"+ft controls: the one-shot mask, then {ft.get('finetune_steps')} masked fine-tuning steps ({ft.get('tokens', 0):,} tokens, as ELSA) at lr {ft.get('lr')}",
-              f"command: <code>{html.escape(record.get('command') or '')}</code>",
-              f"versions: {html.escape(json.dumps(record.get('versions')))}; git commit {record.get('git_commit')}; {record.get('device')}; {record.get('time')}"]
-    ratios = "".join(f"<li>{html.escape(l)}</li>" for t in (None, *c.get("extra_texts", [])) for l in ratio_lines(rows, t))
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
-            "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}table{border-collapse:collapse}"
-            "td,th{border-bottom:1px solid #ddd;padding:3px 9px}td.n{text-align:right;font-variant-numeric:tabular-nums}"
-            f"</style></head><body><h1>{html.escape(title)}</h1>{fig_html}<h2>Table</h2>{table}<ul>{ratios}</ul>"
-            f"<h2>Protocol</h2><ul>{''.join(f'<li>{i}</li>' for i in items)}</ul></body></html>")
 
 def write_compare(out: str | Path, record: dict) -> None:
     "Write compare.json, compare.csv and compare.html into `out`."

@@ -24,7 +24,7 @@ PENALTIES = ("gradient", "proximal")       # how rho (W - z + u) acts: added to 
 PRUNERS = ("magnitude", "wanda", "sparsegpt")   # the one-shot pruners (`baselines.prune`)
 INITS = PRUNERS                            # where z0's mask comes from
 LR_SCALES = ("rms", "none")
-DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = ("float32", "bfloat16", "float16", "float64")   # float64: exact-equality tests of the distributed path
 
 # %% ../nbs/03_config.ipynb #75d444a6
 LR_COVER = 2.0   # how many weight-RMS a prunable weight can travel over a run under the budget rule (measured: 2 beats 1)
@@ -92,7 +92,8 @@ def _checks(c: ElsaConfig) -> list[tuple[bool, str]]:
             one_of("lr_scale", LR_SCALES), one_of("z_dtype", CODECS), one_of("u_dtype", CODECS), one_of("init", INITS), one_of("dtype", DTYPES),
             (c.lr is None or c.lr > 0, f"lr must be positive, got {c.lr}"),
             (len(c.betas) == 2 and all(0 <= b < 1 for b in c.betas), f"betas must be two numbers in [0, 1), got {c.betas}"),
-            (min(c.batch_size, c.grad_accum, c.seqlen, c.interval or 1) >= 1, "batch_size, grad_accum, seqlen and interval must be at least 1"),
+            (min(c.batch_size, c.grad_accum, c.seqlen) >= 1, "batch_size, grad_accum and seqlen must be at least 1"),
+            (c.interval is None or c.interval >= 1, f"interval must be at least 1 (or None for the budget rule), got {c.interval}"),
             (c.steps >= 0 and c.steps + c.finetune_steps >= 1, "steps must be >= 0 and steps + finetune_steps at least 1"),
             (c.warmup_steps >= 0 and c.hessian_warmup >= 0, "warmup_steps and hessian_warmup must be >= 0"),
             (c.finetune_steps >= 0 and c.eval_every >= 0 and c.checkpoint_every >= 0, "finetune_steps, eval_every and checkpoint_every must be >= 0"),

@@ -11,6 +11,8 @@ from torch import nn
 from .models import prunable, prunable_modules, input_dims, sparsity_report, format_sparsity, model_name, load_model
 from .sparsity import SparsitySpec, as_rows, nm_violation
 from .provenance import environment
+from .config import CALIB_SEQLEN
+from .runs import RunDir
 
 # %% auto #0
 __all__ = ['MASKS', 'MANIFEST', 'EXPORT_VERSION', 'COMPUTED', 'weight_masks', 'parse_format', 'nm_offender', 'check_format',
@@ -150,15 +152,18 @@ def to_semi_structured(model: nn.Module) -> nn.Module:
 # %% ../nbs/60_export.ipynb #edca3cfc
 def run_manifest(config: dict, summary: dict, run_dir: str | Path) -> dict:
     "The manifest entries of a run directory's export, from its config.json and summary.json."
-    ev = summary.get("eval") or {}
+    ev, e = summary.get("eval") or {}, config.get("elsa") or {}
+    spec = {k: e[k] for k in ("sparsity", "pattern", "scope") if k in e} or config.get("spec")
+    calib = (dict(text=config.get("train_text"), split="train", windows=e.get("calib_windows"), seqlen=CALIB_SEQLEN, seed=e.get("seed"))
+             if summary.get("calib_tokens") else None)
     return dict(model=summary.get("model", config.get("model")), method=summary.get("method", config.get("method")),
-                sparsity=summary.get("sparsity", config.get("sparsity")), spec=config.get("spec"), owl=summary.get("owl", config.get("owl")),
+                sparsity=summary.get("sparsity", config.get("sparsity")), spec=spec, owl=summary.get("owl", config.get("owl")),
                 results=dict(ppl=summary.get("ppl"), extra_ppl={t: e.get("ppl") for t, e in (summary.get("extra_eval") or {}).items()},
                              zero_shot=summary.get("zero_shot")),
                 protocol=ev.get("protocol"),
                 budget=dict(calib_tokens=summary.get("calib_tokens"), train_tokens=summary.get("train_tokens"),
                             seconds=summary.get("seconds"), prune_seconds=summary.get("prune_seconds")),
-                training=config.get("elsa"), train_summary=summary.get("train"), calib=config.get("calib"),
+                training=config.get("elsa"), train_summary=summary.get("train"), calib=calib,
                 source_run=str(Path(run_dir).resolve()), run_config=config)
 
 def export_run(run_dir: str | Path,         # a finished `elsa-wb prune ... --save-model` run directory
@@ -176,9 +181,9 @@ def export_run(run_dir: str | Path,         # a finished `elsa-wb prune ... --sa
         raise ValueError(f"{run} was pruned without --save-model, so its pruned weights were never written and a finished run cannot be reopened: "
                          f"re-run `elsa-wb prune ... --save-model` into a new --out directory and export that.")
     _refuse_nonempty(Path(out)); parse_format(format)   # fail before loading anything
-    summary = json.loads((run / "summary.json").read_text())
-    config = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
-    model, tok = load_model(str(run / "model"))
+    r = RunDir(run)
+    summary, config = r.summary, r.config
+    model, tok = r.load_model()
     want, got = (summary.get("sparsity_report") or {}).get("total"), sparsity_report(model)["total"]
     if want is not None and got != want:
         raise ValueError(f"{run / 'model'} has {got:.4%} zeros but summary.json records {want:.4%}: model/ was changed after the run; re-run the prune with --save-model.")

@@ -10,17 +10,17 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 import torch
 from torch import nn
-from .lowprec import get_codec, Int8BlockCodec, NOMINAL_SPARSITY
-from .sparsity import SparsitySpec
+from .lowprec import get_codec, Int8BlockCodec
+from .config import ElsaConfig
 from .admm import ADMM
 
 # %% auto #0
-__all__ = ['GIB', 'GPU_GIB', 'OVERHEAD_GIB', 'COMPUTE_BYTES', 'DTYPES', 'OPTIMIZERS', 'MASKS', 'SAMPLE_SHAPE', 'METHODS', 'ARCH',
-           'LLAMA2_7B', 'LLAMA2_13B', 'GEMMA2_27B', 'GEMMA3_27B', 'SMOLLM2_135M', 'SHAPES', 'PRECISIONS', 'ATTENTIONS',
-           'SPARSEGPT_FACTOR_COPIES', 'UPDATE_BYTES', 'SETUPS', 'TABLE_METHODS', 'PAPER_CASES', 'bytes_per_param',
-           'ModelShape', 'hf_config', 'shape_of', 'scaled', 'layer_activation_bytes', 'head_activation_bytes',
-           'activation_bytes', 'saved_activation_bytes', 'oneshot_working_set', 'fsdp_fit', 'largest_model',
-           'bytes_table', 'largest_table', 'paper_check']
+__all__ = ['GIB', 'GPU_GIB', 'OVERHEAD_GIB', 'COMPUTE_BYTES', 'DTYPES', 'OPTIMIZERS', 'MASKS', 'SAMPLE_SHAPE', 'NOMINAL_SPARSITY',
+           'METHODS', 'ARCH', 'LLAMA2_7B', 'LLAMA2_13B', 'GEMMA2_27B', 'GEMMA3_27B', 'SMOLLM2_135M', 'SHAPES',
+           'PRECISIONS', 'ATTENTIONS', 'SPARSEGPT_FACTOR_COPIES', 'UPDATE_BYTES', 'SETUPS', 'TABLE_METHODS',
+           'PAPER_CASES', 'bytes_per_param', 'ModelShape', 'hf_config', 'shape_of', 'scaled', 'layer_activation_bytes',
+           'head_activation_bytes', 'activation_bytes', 'saved_activation_bytes', 'oneshot_working_set', 'fsdp_fit',
+           'largest_model', 'bytes_table', 'largest_table', 'paper_check']
 
 # %% ../nbs/62_memory.ipynb #dfc45101
 GIB = 2 ** 30
@@ -33,6 +33,7 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 OPTIMIZERS = ("adam", "adam8bit")
 MASKS = ("bool", "bits", "none")   # one byte per entry (torch.bool, what elsa_wb keeps), bit-packed, or not kept
 SAMPLE_SHAPE = (256, 1024)         # the sample prunable matrix the codecs, ADMM and Adam are measured on
+NOMINAL_SPARSITY = ElsaConfig.sparsity   # fraction of zeros in z at which the sparse codecs are costed by default (ElsaConfig's, 0.7)
 
 METHODS = {
     "elsa":      dict(kind="admm", z_dtype="fp32", u_dtype="fp32", optimizer="adam"),
@@ -60,7 +61,7 @@ def _sample(dtype=torch.float32) -> torch.Tensor:
 def _admm_bytes(z_dtype: str, u_dtype: str, hessian_source: str, sparsity: float) -> dict:
     "Bytes per entry of each state elsa_wb's `ADMM` keeps, measured on one sample matrix after one z/u update."
     w = nn.Parameter(_sample())
-    admm = ADMM({"w": w}, SparsitySpec(sparsity), z_codec=z_dtype, u_codec=u_dtype, hessian_source=hessian_source,
+    admm = ADMM({"w": w}, sparsity=sparsity, z_dtype=z_dtype, u_dtype=u_dtype, hessian_source=hessian_source,
                 projection="hessian" if hessian_source == "loss" else "magnitude")
     admm.update(0)   # u = W - Proj(W): nonzero on the pruned entries, as during training (a fresh u is all zeros)
     sd, n = admm.state_dict(), w.numel()
@@ -170,6 +171,7 @@ class ModelShape:
         "Input size of each prunable linear layer of a block (q, k, v, o, gate, up, down)."
         return [self.hidden] * 3 + [self.q_dim] + [self.hidden] * 2 + [self.intermediate]
 
+# %% ../nbs/62_memory.ipynb #1f59c591
 LLAMA2_7B = ModelShape("LLaMA-2-7B", 32000, 4096, 11008, 32, 32, 32, 128, False, "llama",
                        "meta-llama/Llama-2-7b-hf config.json")
 LLAMA2_13B = ModelShape("LLaMA-2-13B", 32000, 5120, 13824, 40, 40, 40, 128, False, "llama",
@@ -182,6 +184,7 @@ SMOLLM2_135M = ModelShape("SmolLM2-135M", 49152, 576, 1536, 30, 9, 3, 64, True, 
                           "HuggingFaceTB/SmolLM2-135M config.json")
 SHAPES = {s.name: s for s in (SMOLLM2_135M, LLAMA2_7B, LLAMA2_13B, GEMMA2_27B, GEMMA3_27B)}
 
+# %% ../nbs/62_memory.ipynb #096e4d64
 def hf_config(shape: ModelShape, **kw):
     "The transformers config of `shape` (for building it, e.g. on the meta device)."
     import transformers as T

@@ -19,12 +19,11 @@ from .run import RunSpec, METHODS, FINETUNED, DENSE, execute
 from .grid import run_grid, check_grid
 from .compare import SPARSITIES, COMPARE_METHODS, cell_name
 from .runs import RunDir, number
-from .views import LiveView, run_figures
+from .views import LiveView, run_figures, sweep_table, pareto_figure, nonzero_params, fmt_setting
 
 # %% auto #0
-__all__ = ['RUN_KW', 'MODELS', 'PATTERN_CHOICES', 'RUN_FIELDS', 'STATUS_COLORS', 'SWEEP_COLUMNS', 'COLORS', 'RunStopped',
-           'field_widget', 'field_value', 'run_views', 'RunPanel', 'nonzero_params', 'sweep_table', 'pareto_figure',
-           'SweepPanel']
+__all__ = ['RUN_KW', 'MODELS', 'PATTERN_CHOICES', 'RUN_FIELDS', 'STATUS_COLORS', 'RunStopped', 'field_widget', 'field_value',
+           'run_views', 'RunPanel', 'SweepPanel']
 
 # %% ../nbs/71_panels.ipynb #63d849a0
 class RunStopped(BaseException):
@@ -285,63 +284,12 @@ def _numbers(text: str, what: str, optional: bool = False) -> list:
         out = [None]
     return out
 
-def _fmt_num(v) -> str: return "auto" if v is None else f"{v:g}"
-
-
-def nonzero_params(summary: dict) -> int:
-    "Non-zero prunable parameters of a finished run (from its summary's per-type sparsity report)."
-    return round(sum(t["numel"] * (1 - t["sparsity"]) for t in summary["sparsity_report"]["by_type"].values()))
-
-SWEEP_COLUMNS = (("name", "run"), ("method", "method"), ("label", "sparsity"), ("rho", "rho"), ("lr", "lr"), ("projection", "projection"),
-                 ("ppl", "perplexity"), ("nonzero", "non-zero params"), ("tokens", "tokens"), ("seconds", "seconds"), ("status", "status"))
-
-def sweep_table(rows: list[dict]) -> str:
-    "The sweep's rows as an HTML table."
-    def cell(k, v):
-        if v is None or v == "": return "-"
-        if k == "ppl": return f"{v:,.2f}" if math.isfinite(v) else "inf"
-        if k in ("nonzero", "tokens"): return f"{int(v):,}"
-        if k == "seconds": return f"{v:,.0f}"
-        if k in ("rho", "lr"): return _fmt_num(v)
-        return str(v)
-    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{h}</th>" for _, h in SWEEP_COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td style='padding:2px 8px'>{html.escape(cell(k, r.get(k)))}</td>" for k, _ in SWEEP_COLUMNS) + "</tr>" for r in rows)
-    return f"<table class='elsa-sweep'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-
-def pareto_figure(rows: list[dict], title: str = "Perplexity vs non-zero parameters") -> go.Figure:
-    "Perplexity against non-zero prunable parameters (log-log): one line per method through its best run at each sparsity, dense as a star."
-    ok = [r for r in rows if isinstance(r.get("ppl"), (int, float)) and math.isfinite(r["ppl"]) and r.get("nonzero")]
-    fig = go.Figure()
-    hover = "%{text}: perplexity %{y:,.2f}, %{x:,} non-zero<extra></extra>"
-    for i, m in enumerate(dict.fromkeys(r["method"] for r in ok if r["method"] != DENSE)):
-        rs, best = [r for r in ok if r["method"] == m], {}
-        for r in rs:
-            if r["nonzero"] not in best or r["ppl"] < best[r["nonzero"]]["ppl"]: best[r["nonzero"]] = r
-        line = sorted(best.values(), key=lambda r: r["nonzero"])
-        c = COLORS[i % len(COLORS)]
-        fig.add_trace(go.Scatter(x=[r["nonzero"] for r in line], y=[r["ppl"] for r in line], text=[r["name"] for r in line], name=m,
-                                 mode="lines+markers", legendgroup=m, line=dict(color=c), hovertemplate=hover))
-        rest = [r for r in rs if r not in line]
-        if rest:
-            fig.add_trace(go.Scatter(x=[r["nonzero"] for r in rest], y=[r["ppl"] for r in rest], text=[r["name"] for r in rest], name=f"{m}, other settings",
-                                     mode="markers", legendgroup=m, showlegend=False, marker=dict(color=c, symbol="circle-open", size=9), hovertemplate=hover))
-    dense = [r for r in ok if r["method"] == DENSE]
-    if dense:
-        fig.add_trace(go.Scatter(x=[dense[0]["nonzero"]], y=[dense[0]["ppl"]], text=["dense"], name="dense", mode="markers",
-                                 marker=dict(symbol="star", size=13, color="black"), hovertemplate=hover))
-    text = next((r.get("eval_text") for r in ok if r.get("eval_text")), None)
-    return fig.update_layout(title=title, template="plotly_white", height=420, legend_title_text="method", margin=dict(l=60, r=30, t=50, b=40),
-                             xaxis=dict(title="non-zero prunable parameters (log scale)", type="log"),
-                             yaxis=dict(title=f"perplexity{f' on {text}' if text else ''} (log scale)", type="log"))
-
 # %% ../nbs/71_panels.ipynb #e3c08c10
 def _cell_name(method: str, spec: SparsitySpec, cfg: ElsaConfig, lr_given) -> str:
     "A sweep cell's directory: compare's name plus the settings the method uses."
     base = cell_name(method, spec)
-    if method == "elsa": return f"{base}-rho{cfg.rho:g}-lr{_fmt_num(lr_given)}-{cfg.projection}-{cfg.steps}steps"
-    if method in FINETUNED: return f"{base}-lr{_fmt_num(lr_given)}-{cfg.total_steps}steps"
+    if method == "elsa": return f"{base}-rho{cfg.rho:g}-lr{fmt_setting(lr_given)}-{cfg.projection}-{cfg.steps}steps"
+    if method in FINETUNED: return f"{base}-lr{fmt_setting(lr_given)}-{cfg.total_steps}steps"
     return base
 
 # %% ../nbs/71_panels.ipynb #38607018
@@ -366,8 +314,8 @@ class SweepPanel(_Panel):
         self.model = W.Combobox(value=model, options=MODELS, ensure_option=False, description="model", **lab)
         self.methods = W.SelectMultiple(options=METHODS, value=tuple(methods), rows=min(len(METHODS), 8), description="methods", **lab)
         self.sparsities = W.Text(", ".join(map(str, sparsities)), description="sparsities", tooltip="comma-separated: 0.7, 80%, 2:4", **lab)
-        self.rhos = W.Text(", ".join(_fmt_num(v) for v in (rhos or (d.rho,))), description="rho", tooltip=_field_doc("rho"), **lab)
-        self.lrs = W.Text(", ".join(_fmt_num(v) for v in (lrs or (d.lr,))), description="lr", placeholder="auto (budget rule)", tooltip=_field_doc("lr"), **lab)
+        self.rhos = W.Text(", ".join(fmt_setting(v) for v in (rhos or (d.rho,))), description="rho", tooltip=_field_doc("rho"), **lab)
+        self.lrs = W.Text(", ".join(fmt_setting(v) for v in (lrs or (d.lr,))), description="lr", placeholder="auto (budget rule)", tooltip=_field_doc("lr"), **lab)
         self.projections = W.SelectMultiple(options=PROJECTIONS, value=tuple(projections or (d.projection,)), rows=len(PROJECTIONS), description="projection", **lab)
         self.steps = W.IntText(value=d.steps if steps is None else steps, description="budget: steps", tooltip=_field_doc("steps"), **lab)
         self.dense = W.Checkbox(value=dense, description="dense reference")

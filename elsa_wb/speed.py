@@ -15,6 +15,7 @@ from .models import prunable_modules, input_dims, sparsity_report, model_name, l
 from .files import write_json
 from .provenance import environment
 from .sparsity import as_rows, nm_violation
+from .runs import RunDir
 
 # %% auto #0
 __all__ = ['FORMATS', 'DEFAULT_FORMATS', 'BLOCKSIZE', 'TOKENS', 'LAYER_REPEATS', 'MODEL_REPEATS', 'PROMPT_TOKENS', 'NEW_TOKENS',
@@ -324,13 +325,13 @@ def format_model_speed(r: dict) -> str:
 DENSE_BELOW = 0.01   # a model with fewer zeros than this in its prunable weights is called dense
 
 def load_for_speed(source: str, device=None, dtype=None) -> nn.Module:
-    "The model of a run directory (RUN/model), of an exported directory (config.json + weights), or of a `load_model` name."
+    "The model of a run directory (RUN/model, through `RunDir.load_model`), of an exported directory (config.json + weights), or of a `load_model` name."
     p = Path(str(source)).expanduser()
     if p.is_dir():
-        if (p / "model" / "config.json").exists(): p = p / "model"
-        elif (p / "summary.json").exists() or (p / "metrics.jsonl").exists():
-            raise FileNotFoundError(f"The run directory {source} has no saved model (model/): prune with --save-model, or pass a model directory.")
-        elif not ((p / "config.json").exists() and (any(p.glob("*.safetensors")) or any(p.glob("*.bin")))):
+        if (p / "model").is_dir() or (p / "summary.json").exists() or (p / "metrics.jsonl").exists():
+            model, _ = RunDir(p).load_model(dtype=dtype, device=device, tokenizer=False)   # one sentence when the run saved no model
+            return model
+        if not ((p / "config.json").exists() and (any(p.glob("*.safetensors")) or any(p.glob("*.bin")))):
             raise FileNotFoundError(f"{source} is neither a run directory with model/ nor an exported model (config.json + safetensors): pass one of those or a model name.")
     elif p.exists(): raise ValueError(f"{source} is a file: pass a run directory, an exported model directory or a model name.")
     if not p.is_dir(): model, _ = load_model(str(source), dtype=dtype, device=device)   # no tokenizer needed below: a directory may lack one

@@ -11,11 +11,15 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from .runs import RunDir, find_runs, resolve_resumes, run_row, number
 from .files import atomic_write
+from .config import PRUNERS
+from .run import DENSE
 
 # %% auto #0
-__all__ = ['LAYOUT', 'FIGURES', 'COMPARE_COLUMNS', 'point', 'series', 'events_of', 'loss_figure', 'ppl_figure', 'residual_figure',
-           'drift_figure', 'layer_grid', 'layer_heatmap', 'drift_heatmap', 'sparsity_heatmap', 'run_labels',
-           'overlay_figure', 'Decimated', 'LiveView', 'run_figures', 'report_html', 'write_report']
+__all__ = ['LAYOUT', 'FIGURES', 'COMPARE_COLUMNS', 'SWEEP_COLUMNS', 'COLORS', 'point', 'series', 'events_of', 'loss_figure',
+           'ppl_figure', 'residual_figure', 'drift_figure', 'layer_grid', 'layer_heatmap', 'drift_heatmap',
+           'sparsity_heatmap', 'run_labels', 'overlay_figure', 'Decimated', 'LiveView', 'run_figures', 'report_html',
+           'write_report', 'fmt_setting', 'text_key', 'table_columns', 'format_table', 'markdown_table', 'ratio_lines',
+           'compare_figure', 'compare_html', 'nonzero_params', 'sweep_table', 'pareto_figure']
 
 # %% ../nbs/50_views.ipynb #c96b09ad
 def point(ev: dict,    # an event
@@ -324,3 +328,166 @@ def write_report(run_dirs,                          # a run directory, a folder 
     text = report_html(paths, title)
     out = Path(out_html); out.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(out, text)
+
+# %% ../nbs/50_views.ipynb #335ff26f
+def fmt_setting(v) -> str:
+    "A setting in a table: 'auto' for None (the budget rule), else the number in short form."
+    return "auto" if v is None else f"{v:g}"
+
+def _finite(x) -> bool: return isinstance(x, (int, float)) and math.isfinite(x)
+
+def text_key(text: str) -> str:
+    "The row key of the perplexity on an extra evaluation text: 'ppl_austen' (a .txt path by its file name: 'ppl_<stem>')."
+    return f"ppl_{Path(str(text)).stem}"
+
+
+# %% ../nbs/50_views.ipynb #74776e04
+def _num(v, kind: str) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)): return "-"
+    if kind == "ppl": return f"{v:,.2f}" if math.isfinite(v) else "inf"
+    if kind == "ratio": return f"{v:.2f}x"
+    if kind == "acc": return f"{v:.3f}"
+    if kind == "int": return f"{int(v):,}"
+    return f"{v:,.1f}"
+
+def table_columns(rows: list[dict]) -> list[tuple[str, str, str]]:
+    "(key, header, kind) of the table's columns; one `ppl_<text>` column per extra evaluation text, one `zs_<task>` per zero-shot task."
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    extra, zs = [k for k in keys if k.startswith("ppl_")], [k for k in keys if k.startswith("zs_")]
+    return ([("method", "method", "str"), ("label", "sparsity", "str"), ("ppl", "perplexity", "ppl")]
+            + [(k, f"ppl {k[4:]}", "ppl") for k in extra] + [(k, k[3:], "acc") for k in zs]
+            + [("vs_best_one_shot", "vs best one-shot", "ratio"), ("train_tokens", "train tokens", "int"),
+               ("calib_tokens", "calib tokens", "int"), ("seconds", "seconds", "float")])
+
+def _cells(rows):
+    cols = table_columns(rows)
+    body = [[(r.get(k) if kind == "str" else _num(r.get(k), kind)) if not (k == "ppl" and r.get("error")) else "failed"
+             for k, _, kind in cols] for r in rows]
+    return cols, [[str(c) for c in b] for b in body]
+
+def format_table(rows: list[dict]) -> str:
+    "The table as fixed-width text."
+    cols, body = _cells(rows)
+    w = [max(len(h), *(len(b[i]) for b in body)) for i, (_, h, _) in enumerate(cols)]
+    line = lambda cells: "  ".join(c.ljust(w[i]) if cols[i][2] == "str" else c.rjust(w[i]) for i, c in enumerate(cells))
+    return "\n".join([line([h for _, h, _ in cols]), line(["-" * x for x in w])] + [line(b) for b in body])
+
+def markdown_table(rows: list[dict]) -> str:
+    "The table as GitHub markdown."
+    cols, body = _cells(rows)
+    out = ["| " + " | ".join(h for _, h, _ in cols) + " |", "|" + "|".join("---" if k == "str" else "---:" for _, _, k in cols) + "|"]
+    return "\n".join(out + ["| " + " | ".join(b) + " |" for b in body])
+
+def ratio_lines(rows: list[dict], text: str | None = None) -> list[str]:
+    "One sentence per trained row and sparsity: '70%: elsa / best one-shot (sparsegpt) = 0.40x' (on an extra `text`: its ratios)."
+    sfx, on = (text_key(text)[3:], f" on {Path(str(text)).stem}") if text else ("", "")
+    return [f"{r['label']}{on}: {r['method']} / best one-shot ({r[f'best_one_shot{sfx}']}) = {r[f'vs_best_one_shot{sfx}']:.2f}x"
+            for r in rows if r["method"] not in PRUNERS + (DENSE,) and r.get(f"vs_best_one_shot{sfx}") is not None]
+
+# %% ../nbs/50_views.ipynb #f69b5eea
+def _rows_of(table) -> list[dict]:
+    if isinstance(table, dict): return table["rows"]
+    if hasattr(table, "to_dict"): return table.to_dict("records")
+    return list(table)
+
+def compare_figure(table,                 # a compare record, its rows, or `load_compare`'s DataFrame
+                   title: str | None = None,
+                   text: str | None = None):  # plot `ppl_<text>` (an extra evaluation text) instead of `ppl`
+    "Perplexity vs sparsity (log y), one line per method, dense as a horizontal line: a plotly `go.Figure`."
+    import plotly.graph_objects as go
+    rows, key = _rows_of(table), text_key(text) if text else "ppl"
+    ok = lambda r: _finite(r.get(key)) and not r.get("error")
+    fig = go.Figure()
+    groups = dict.fromkeys((r["method"], r.get("pattern", "unstructured")) for r in rows if r["method"] != DENSE)
+    for m, pat in groups:
+        rs = sorted((r for r in rows if r["method"] == m and r.get("pattern", "unstructured") == pat and ok(r)), key=lambda r: r["sparsity"])
+        fig.add_trace(go.Scatter(x=[r["sparsity"] for r in rs], y=[r[key] for r in rs], mode="lines+markers",
+                                 name=m if pat == "unstructured" else f"{m} ({pat})",
+                                 customdata=[[r["label"], r.get("train_tokens", 0), r.get("calib_tokens", 0), r.get("seconds", 0)] for r in rs],
+                                 hovertemplate="%{fullData.name} at %{customdata[0]}: perplexity %{y:,.2f}<br>"
+                                               "train tokens %{customdata[1]:,}, calib tokens %{customdata[2]:,}, %{customdata[3]:,.0f} s<extra></extra>"))
+    dense = [r for r in rows if r["method"] == DENSE and ok(r)]
+    if dense:
+        fig.add_hline(y=dense[0][key], line_dash="dash", line_color="gray", annotation_text=f"dense {dense[0][key]:,.2f}",
+                      annotation_position="bottom right")
+    fig.update_layout(title=title, template="plotly_white", legend_title_text="method", height=450,
+                      xaxis=dict(title="sparsity", tickformat=".0%"), yaxis=dict(title=f"perplexity{f' ({text})' if text else ''}, log scale", type="log"))
+    return fig
+
+# %% ../nbs/50_views.ipynb #d87077ec
+def compare_html(record: dict) -> str:
+    "A self-contained HTML page: the figure (plotly.js embedded), the table, the ratio lines and the protocol."
+    p, c, rows = record["protocol"], record["config"], record["rows"]
+    title = f"Pruning methods on {c['model']}: perplexity on {p['text']}"
+    figs = [compare_figure(record, title=title)] + [compare_figure(record, title=f"Perplexity on {t}", text=t) for t in c.get("extra_texts", [])]
+    fig_html = "".join(f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs))
+    cols, body = _cells(rows)
+    table = ("<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in cols) + "</tr></thead><tbody>"
+             + "".join("<tr>" + "".join(f"<td class='{'s' if k == 'str' else 'n'}'>{html.escape(v)}</td>" for (_, _, k), v in zip(cols, b)) + "</tr>" for b in body)
+             + "</tbody></table>")
+    e, ft, calib = c.get("elsa") or {}, c.get("finetune") or {}, c.get("calib") or {}
+    items = [f"evaluation: {p['text']}, first {p['windows']} non-overlapping windows of {p['seqlen']} tokens ({p['tokens']:,} predicted tokens), {p['dtype']}"]
+    items += [f"also: {t}, {q['windows']} windows of {q['seqlen']} tokens ({q['predicted_tokens']:,} predicted tokens)" for t, q in p.get("extra", {}).items()]
+    items += [f"sparsity: {', '.join(c['sparsities'])}, scope {c['scope']}{', OWL allocation' if c['owl'] else ''}",
+              f"calibration: {calib.get('windows')} windows of {calib.get('seqlen')} tokens of {c['train_text']} (train split), seed {calib.get('seed')}",
+              f"training (elsa and +ft): {e.get('steps')} + {e.get('finetune_steps')} steps x {e.get('batch_size')}x{e.get('grad_accum')}x{e.get('seqlen')} tokens of {c['train_text']}, "
+              f"lr {e.get('lr')} (lr_scale {e.get('lr_scale')}), rho {e.get('rho')}, interval {e.get('interval')}, {e.get('projection')} projection, z0 from {e.get('init')}",
+              f"+ft controls: the one-shot mask, then {ft.get('finetune_steps')} masked fine-tuning steps ({ft.get('tokens', 0):,} tokens, as ELSA) at lr {ft.get('lr')}",
+              f"command: <code>{html.escape(record.get('command') or '')}</code>",
+              f"versions: {html.escape(json.dumps(record.get('versions')))}; git commit {record.get('git_commit')}; {record.get('device')}; {record.get('time')}"]
+    ratios = "".join(f"<li>{html.escape(l)}</li>" for t in (None, *c.get("extra_texts", [])) for l in ratio_lines(rows, t))
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
+            "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}table{border-collapse:collapse}"
+            "td,th{border-bottom:1px solid #ddd;padding:3px 9px}td.n{text-align:right;font-variant-numeric:tabular-nums}"
+            f"</style></head><body><h1>{html.escape(title)}</h1>{fig_html}<h2>Table</h2>{table}<ul>{ratios}</ul>"
+            f"<h2>Protocol</h2><ul>{''.join(f'<li>{i}</li>' for i in items)}</ul></body></html>")
+
+
+# %% ../nbs/50_views.ipynb #e953103d
+def nonzero_params(summary: dict) -> int:
+    "Non-zero prunable parameters of a finished run (from its summary's per-type sparsity report)."
+    return round(sum(t["numel"] * (1 - t["sparsity"]) for t in summary["sparsity_report"]["by_type"].values()))
+
+SWEEP_COLUMNS = (("name", "run"), ("method", "method"), ("label", "sparsity"), ("rho", "rho"), ("lr", "lr"), ("projection", "projection"),
+                 ("ppl", "perplexity"), ("nonzero", "non-zero params"), ("tokens", "tokens"), ("seconds", "seconds"), ("status", "status"))
+
+def sweep_table(rows: list[dict]) -> str:
+    "The sweep's rows as an HTML table."
+    def cell(k, v):
+        if v is None or v == "": return "-"
+        if k == "ppl": return f"{v:,.2f}" if math.isfinite(v) else "inf"
+        if k in ("nonzero", "tokens"): return f"{int(v):,}"
+        if k == "seconds": return f"{v:,.0f}"
+        if k in ("rho", "lr"): return fmt_setting(v)
+        return str(v)
+    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{h}</th>" for _, h in SWEEP_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td style='padding:2px 8px'>{html.escape(cell(k, r.get(k)))}</td>" for k, _ in SWEEP_COLUMNS) + "</tr>" for r in rows)
+    return f"<table class='elsa-sweep'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+def pareto_figure(rows: list[dict], title: str = "Perplexity vs non-zero parameters") -> go.Figure:
+    "Perplexity against non-zero prunable parameters (log-log): one line per method through its best run at each sparsity, dense as a star."
+    ok = [r for r in rows if isinstance(r.get("ppl"), (int, float)) and math.isfinite(r["ppl"]) and r.get("nonzero")]
+    fig = go.Figure()
+    hover = "%{text}: perplexity %{y:,.2f}, %{x:,} non-zero<extra></extra>"
+    for i, m in enumerate(dict.fromkeys(r["method"] for r in ok if r["method"] != DENSE)):
+        rs, best = [r for r in ok if r["method"] == m], {}
+        for r in rs:
+            if r["nonzero"] not in best or r["ppl"] < best[r["nonzero"]]["ppl"]: best[r["nonzero"]] = r
+        line = sorted(best.values(), key=lambda r: r["nonzero"])
+        c = COLORS[i % len(COLORS)]
+        fig.add_trace(go.Scatter(x=[r["nonzero"] for r in line], y=[r["ppl"] for r in line], text=[r["name"] for r in line], name=m,
+                                 mode="lines+markers", legendgroup=m, line=dict(color=c), hovertemplate=hover))
+        rest = [r for r in rs if r not in line]
+        if rest:
+            fig.add_trace(go.Scatter(x=[r["nonzero"] for r in rest], y=[r["ppl"] for r in rest], text=[r["name"] for r in rest], name=f"{m}, other settings",
+                                     mode="markers", legendgroup=m, showlegend=False, marker=dict(color=c, symbol="circle-open", size=9), hovertemplate=hover))
+    dense = [r for r in ok if r["method"] == DENSE]
+    if dense:
+        fig.add_trace(go.Scatter(x=[dense[0]["nonzero"]], y=[dense[0]["ppl"]], text=["dense"], name="dense", mode="markers",
+                                 marker=dict(symbol="star", size=13, color="black"), hovertemplate=hover))
+    text = next((r.get("eval_text") for r in ok if r.get("eval_text")), None)
+    return fig.update_layout(title=title, template="plotly_white", height=420, legend_title_text="method", margin=dict(l=60, r=30, t=50, b=40),
+                             xaxis=dict(title="non-zero prunable parameters (log scale)", type="log"),
+                             yaxis=dict(title=f"perplexity{f' on {text}' if text else ''} (log scale)", type="log"))

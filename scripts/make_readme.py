@@ -201,7 +201,7 @@ def expand(md: str, root: Path = ROOT) -> str:
     out = []
     for line in md.split("\n"):
         t = render(line, root)
-        out.append(line if t is None else f"{line}\n{t}")
+        out.append(line if t is None else f"{line}\n\n{t}")
     return "\n".join(out)
 
 
