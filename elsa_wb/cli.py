@@ -4,7 +4,7 @@
 
 # %% ../nbs/70_cli.ipynb #ed78f0a6
 from __future__ import annotations
-import argparse, dataclasses, shlex, signal, sys
+import argparse, dataclasses, json, shlex, signal, sys
 from pathlib import Path
 from .config import ElsaConfig, Protocol, config_fields, parse_field, TRAIN_TEXT
 from .models import fetch, load_model, EMBEDDED, DEFAULT_MODEL

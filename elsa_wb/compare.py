@@ -110,7 +110,7 @@ def compare_config(base: RunSpec, cells: dict[str, RunSpec]) -> dict:
     p = base.protocol
     return dict(model=base.model, sparsities=list(dict.fromkeys(str(s.spec) for s in specs)), methods=list(dict.fromkeys(s.method for s in specs)),
                 owl=base.owl, scope=base.elsa.scope, train_text=base.train_text, eval_text=p.text, eval_seqlen=p.seqlen, eval_windows=p.windows,
-                extra_texts=list(p.extra_texts), zero_shot=p.zero_shot, protocol=dataclasses.asdict(p),
+                extra_texts=list(p.extra_texts), zero_shot=p.zero_shot,
                 calib=dict(text=base.train_text, split="train", windows=base.elsa.calib_windows, seqlen=CALIB_SEQLEN, seed=base.elsa.seed),
                 elsa={k: v for k, v in json.loads(json.dumps(base.elsa.effective().to_dict(), default=str)).items() if k not in SPEC_KEYS},
                 finetune={k: getattr(ft, k) for k in ("steps", "finetune_steps", "lr", "tokens")})
@@ -165,13 +165,13 @@ from .elsa import Elsa
 from .events import ProgressSink
 from .data import corpus, calibration_windows, train_stream
 from .evaluate import text_perplexity
-from .config import EVAL_TEXT
+from .config import EVAL_TEXT, TRAIN_TEXT
 
 DEMO_STEPS = 32   # ELSA's optimizer steps in the demo (ADMM + masked)
 DEMO_ELSA = dict(batch_size=2, grad_accum=1, seqlen=256, eval_every=0, checkpoint_every=0, calib_windows=16)   # on top of ElsaConfig.cpu_budget; lr, interval: the budget rule
 
-def demo(model_id: str = DEFAULT_MODEL, sparsities=(0.5, 0.7, 0.9), elsa_sparsities=(0.7, 0.9), windows: int = 16,
-         seqlen: int = 512, elsa_steps: int | None = None, out: str | Path | None = None, command: str | None = None) -> list[dict]:
+def demo(model_id: str = DEFAULT_MODEL, sparsities=(0.5, 0.7, 0.9), elsa_sparsities=(0.7, 0.9), windows: int = Protocol.windows,
+         seqlen: int = Protocol.seqlen, elsa_steps: int | None = None, out: str | Path | None = None, command: str | None = None) -> list[dict]:
     "Dense vs magnitude vs a short ELSA run on the embedded model; prints and returns the table rows."
     t_all = time.time()
     model, tok = load_model(model_id)
@@ -186,7 +186,7 @@ def demo(model_id: str = DEFAULT_MODEL, sparsities=(0.5, 0.7, 0.9), elsa_sparsit
     for s in sparsities:
         model.load_state_dict(ref); t0 = time.time(); magnitude_prune(model, SparsitySpec(s)); dt = time.time() - t0
         row("magnitude", s, text_perplexity(model, tok, EVAL_TEXT, seqlen=seqlen, max_windows=windows), dt, "no data")
-    text = corpus("pydocs", "train")
+    text = corpus(TRAIN_TEXT, "train")
     for s in elsa_sparsities:
         model.load_state_dict(ref)
         cfg = ElsaConfig.cpu_budget(elsa_steps or DEMO_STEPS, sparsity=s, **DEMO_ELSA)

@@ -9,6 +9,7 @@ from collections import OrderedDict
 from pathlib import Path
 import torch
 import elsa_wb
+from .config import ElsaConfig, EVAL_TEXT, CALIB_SEQLEN
 
 # %% auto #0
 __all__ = ['DATA_DIR', 'LOCAL_CORPORA', 'HUB_CORPORA', 'EVAL_CORPUS', 'SPLITS', 'VALIDATION_EVERY', 'data_dir', 'corpus',
@@ -18,7 +19,7 @@ __all__ = ['DATA_DIR', 'LOCAL_CORPORA', 'HUB_CORPORA', 'EVAL_CORPUS', 'SPLITS', 
 DATA_DIR = Path(os.environ.get("ELSA_WB_DATA", Path(elsa_wb.__file__).resolve().parents[1] / "data"))
 LOCAL_CORPORA = ("handbook", "pydocs", "austen")  # shipped in data/text/
 HUB_CORPORA = ("wikitext2", "c4")  # need the Hugging Face hub
-EVAL_CORPUS = "handbook"  # the evaluation text, held out from calibration and training by default
+EVAL_CORPUS = EVAL_TEXT  # the evaluation text (config.EVAL_TEXT), held out from calibration and training by default
 SPLITS = ("all", "train", "validation")
 VALIDATION_EVERY = 20  # every 20th paragraph (index 19, 39, ...) is "validation"
 
@@ -133,8 +134,8 @@ def _check_len(n_tokens: int, seqlen: int):
 
 def calibration_windows(tokenizer,  # a transformers tokenizer
                         text: str,  # calibration text, e.g. `corpus("pydocs", "train")`
-                        n: int = 32,  # number of windows
-                        seqlen: int = 512,  # tokens per window
+                        n: int = ElsaConfig.calib_windows,  # number of windows
+                        seqlen: int = CALIB_SEQLEN,  # tokens per window
                         seed: int = 0,  # seed of the window starts
                         allow_eval_text: bool = False,  # allow the held-out evaluation text
                        ) -> torch.LongTensor:

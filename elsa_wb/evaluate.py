@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from tqdm.auto import tqdm
+from .config import Protocol
 import contextlib, hashlib, json, logging, os, random, tempfile
 from pathlib import Path
 from .models import model_name, needs_bos
@@ -25,7 +26,7 @@ def max_positions(model: nn.Module) -> int | None:
     return getattr(c, "max_position_embeddings", None) or getattr(c, "n_positions", None)
 
 def eval_windows(tokens: Tensor,             # 1-D token ids of the whole evaluation text
-                 seqlen: int = 512,          # window length fed to the model (BOS included when used)
+                 seqlen: int = Protocol.seqlen,  # window length fed to the model (BOS included when used)
                  max_windows: int | None = None,  # evaluate only the first windows (None: all)
                  bos_id: int | None = None,  # prepend this id to every window
                 ) -> Tensor:
@@ -57,7 +58,7 @@ def window_nll(model: nn.Module, windows: Tensor, batch_size: int = 4, progress:
 
 def perplexity(model: nn.Module,            # a causal LM
                tokens: Tensor,              # 1-D token ids of the evaluation text (see `elsa_wb.data.eval_tokens`)
-               seqlen: int = 512,           # window length
+               seqlen: int = Protocol.seqlen,  # window length
                batch_size: int = 4,         # windows per forward pass (does not change the result)
                max_windows: int | None = None,  # first windows only (None: the whole text)
                bos_id: int | None = None,   # BOS id to start each window with; default: the model's own when it needs one
@@ -79,7 +80,7 @@ def perplexity(model: nn.Module,            # a causal LM
                               dtype=str(next(model.parameters()).dtype).replace("torch.", ""), **environment()))
 
 # %% ../nbs/12_evaluate.ipynb #bdc8a6bd
-def text_perplexity(model: nn.Module, tokenizer, text: str = "handbook", seqlen: int = 512,
+def text_perplexity(model: nn.Module, tokenizer, text: str = Protocol.text, seqlen: int = Protocol.seqlen,
                     max_windows: int | None = None, batch_size: int = 4, progress: bool = False) -> dict:
     "Perplexity of `model` on a corpus (name or path) under the protocol."
     from elsa_wb.data import corpus, eval_tokens

@@ -173,15 +173,15 @@ def export_run(run_dir: str | Path,         # a finished `elsa-wb prune ... --sa
     "Export the saved model of a finished run with a manifest from its config.json and summary.json; returns the manifest."
     run = Path(run_dir)
     if not run.is_dir(): raise FileNotFoundError(f"Run directory {run} does not exist: pass the --out directory of an `elsa-wb prune ... --save-model` run.")
-    if not (run / "summary.json").exists():
-        if (run / "config.json").exists():
+    r = RunDir(run)
+    if not r.summary_path.exists():
+        if r.config_path.exists():
             raise ValueError(f"{run} holds an unfinished run (no summary.json): finish it with its `elsa-wb prune` command plus --resume --save-model, then export.")
         raise ValueError(f"{run} is not a run directory (no summary.json): pass the --out directory of a finished `elsa-wb prune ... --save-model` run.")
-    if not (run / "model").is_dir():
+    if not r.model_dir.is_dir():
         raise ValueError(f"{run} was pruned without --save-model, so its pruned weights were never written and a finished run cannot be reopened: "
                          f"re-run `elsa-wb prune ... --save-model` into a new --out directory and export that.")
     _refuse_nonempty(Path(out)); parse_format(format)   # fail before loading anything
-    r = RunDir(run)
     summary, config = r.summary, r.config
     model, tok = r.load_model()
     want, got = (summary.get("sparsity_report") or {}).get("total"), sparsity_report(model)["total"]

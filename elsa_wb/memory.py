@@ -16,7 +16,7 @@ from .admm import ADMM
 
 # %% auto #0
 __all__ = ['GIB', 'GPU_GIB', 'OVERHEAD_GIB', 'COMPUTE_BYTES', 'DTYPES', 'OPTIMIZERS', 'MASKS', 'SAMPLE_SHAPE', 'NOMINAL_SPARSITY',
-           'METHODS', 'ARCH', 'LLAMA2_7B', 'LLAMA2_13B', 'GEMMA2_27B', 'GEMMA3_27B', 'SMOLLM2_135M', 'SHAPES',
+           'MEMORY_METHODS', 'ARCH', 'LLAMA2_7B', 'LLAMA2_13B', 'GEMMA2_27B', 'GEMMA3_27B', 'SMOLLM2_135M', 'SHAPES',
            'PRECISIONS', 'ATTENTIONS', 'SPARSEGPT_FACTOR_COPIES', 'UPDATE_BYTES', 'SETUPS', 'TABLE_METHODS',
            'PAPER_CASES', 'bytes_per_param', 'ModelShape', 'hf_config', 'shape_of', 'scaled', 'layer_activation_bytes',
            'head_activation_bytes', 'activation_bytes', 'saved_activation_bytes', 'oneshot_working_set', 'fsdp_fit',
@@ -35,7 +35,7 @@ MASKS = ("bool", "bits", "none")   # one byte per entry (torch.bool, what elsa_w
 SAMPLE_SHAPE = (256, 1024)         # the sample prunable matrix the codecs, ADMM and Adam are measured on
 NOMINAL_SPARSITY = ElsaConfig.sparsity   # fraction of zeros in z at which the sparse codecs are costed by default (ElsaConfig's, 0.7)
 
-METHODS = {
+MEMORY_METHODS = {
     "elsa":      dict(kind="admm", z_dtype="fp32", u_dtype="fp32", optimizer="adam"),
     "elsa-l":    dict(kind="admm", z_dtype="fp8_e4m3_sparse", u_dtype="bf16", optimizer="adam8bit"),
     "finetune":  dict(kind="finetune", optimizer="adam"),   # masked fine-tuning of a fixed mask (the control)
@@ -45,8 +45,8 @@ METHODS = {
 }
 
 def _method(method: str) -> dict:
-    if method not in METHODS: raise ValueError(f"Unknown method {method!r}: use one of {', '.join(METHODS)}.")
-    return METHODS[method]
+    if method not in MEMORY_METHODS: raise ValueError(f"Unknown method {method!r}: use one of {', '.join(MEMORY_METHODS)}.")
+    return MEMORY_METHODS[method]
 
 def _dtype(name: str) -> torch.dtype:
     if name not in DTYPES: raise ValueError(f"Unknown dtype {name!r}: use one of {', '.join(DTYPES)}.")
@@ -87,7 +87,7 @@ def _mask_bytes(mask: str, n_masks: int, per_mask: float) -> float:
     return float({"bool": per_mask, "bits": 1 / 8, "none": 0.0}[mask] * n_masks)
 
 # %% ../nbs/62_memory.ipynb #64be08c0
-def bytes_per_param(method: str = "elsa",        # one of METHODS
+def bytes_per_param(method: str = "elsa",        # one of MEMORY_METHODS
                     z_dtype: str | None = None,  # codec of z (default: the method's; see elsa_wb.lowprec.CODECS)
                     u_dtype: str | None = None,  # codec of u (default: the method's)
                     master: str = "fp32",        # dtype of the master weights (one-shot: the model's dtype)
@@ -370,7 +370,7 @@ def bytes_table(shape: ModelShape = LLAMA2_7B, methods: dict = TABLE_METHODS):
     import pandas as pd
     rows = {}
     for label, (m, kw) in methods.items():
-        d = bytes_per_param(m, shape=shape if METHODS[m]["kind"] == "oneshot" else None, **kw)
+        d = bytes_per_param(m, shape=shape if MEMORY_METHODS[m]["kind"] == "oneshot" else None, **kw)
         rows[label] = {**{k: v for k, v in d.items() if k != "total"}, "total": d["total"],
                        "other params": bytes_per_param(m, prunable=False, **kw)["total"]}
     return pd.DataFrame(rows).T.fillna(0.0)

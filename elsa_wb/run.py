@@ -161,7 +161,7 @@ def train(spec: RunSpec, run: RunDir, model, tok, masks, calib, specs, callbacks
     cfg = spec.training_config()
     if cfg is None: return model, None
     stream = train_stream(tok, corpus(spec.train_text, "train"), cfg.batch_size, cfg.seqlen, cfg.seed)
-    held = calibration_windows(tok, corpus(spec.train_text, "validation"), cfg.eval_windows, min(cfg.seqlen, 512), seed=cfg.seed)
+    held = calibration_windows(tok, corpus(spec.train_text, "validation"), cfg.eval_windows, min(cfg.seqlen, CALIB_SEQLEN), seed=cfg.seed)
     main = not distributed or _rank() == 0
     sinks = [run.metrics_sink(), *callbacks] + ([ProgressSink(f"{spec.method} {spec.spec}")] if progress else []) if main else list(callbacks)
     if distributed: from elsa_wb.distributed import DistributedElsa as Loop

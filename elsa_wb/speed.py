@@ -328,8 +328,9 @@ def load_for_speed(source: str, device=None, dtype=None) -> nn.Module:
     "The model of a run directory (RUN/model, through `RunDir.load_model`), of an exported directory (config.json + weights), or of a `load_model` name."
     p = Path(str(source)).expanduser()
     if p.is_dir():
-        if (p / "model").is_dir() or (p / "summary.json").exists() or (p / "metrics.jsonl").exists():
-            model, _ = RunDir(p).load_model(dtype=dtype, device=device, tokenizer=False)   # one sentence when the run saved no model
+        r = RunDir(p)
+        if r.model_dir.is_dir() or r.summary_path.exists() or r.metrics_path.exists():
+            model, _ = r.load_model(dtype=dtype, device=device, tokenizer=False)   # one sentence when the run saved no model
             return model
         if not ((p / "config.json").exists() and (any(p.glob("*.safetensors")) or any(p.glob("*.bin")))):
             raise FileNotFoundError(f"{source} is neither a run directory with model/ nor an exported model (config.json + safetensors): pass one of those or a model name.")

@@ -7,19 +7,30 @@ from __future__ import annotations
 import html, json, math, os, re, time
 from datetime import datetime, timezone
 from pathlib import Path
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+import importlib
 from .runs import RunDir, find_runs, resolve_resumes, run_row, number
 from .files import atomic_write
 from .config import PRUNERS
 from .run import DENSE
 
+class _OnFirstUse:
+    "A module imported on first attribute access: the command line and training processes use this chapter's tables without paying for plotly."
+    def __init__(self, name: str): self._name, self._module = name, None
+    def __getattr__(self, attr):
+        if self._module is None: self._module = importlib.import_module(self._name)
+        return getattr(self._module, attr)
+
+go = _OnFirstUse("plotly.graph_objects")
+def make_subplots(*args, **kw):
+    from plotly.subplots import make_subplots as f
+    return f(*args, **kw)
+
 # %% auto #0
-__all__ = ['LAYOUT', 'FIGURES', 'COMPARE_COLUMNS', 'SWEEP_COLUMNS', 'COLORS', 'point', 'series', 'events_of', 'loss_figure',
-           'ppl_figure', 'residual_figure', 'drift_figure', 'layer_grid', 'layer_heatmap', 'drift_heatmap',
-           'sparsity_heatmap', 'run_labels', 'overlay_figure', 'Decimated', 'LiveView', 'run_figures', 'report_html',
-           'write_report', 'fmt_setting', 'text_key', 'table_columns', 'format_table', 'markdown_table', 'ratio_lines',
-           'compare_figure', 'compare_html', 'nonzero_params', 'sweep_table', 'pareto_figure']
+__all__ = ['go', 'LAYOUT', 'FIGURES', 'COMPARE_COLUMNS', 'SWEEP_COLUMNS', 'COLORS', 'make_subplots', 'point', 'series',
+           'events_of', 'loss_figure', 'ppl_figure', 'residual_figure', 'drift_figure', 'layer_grid', 'layer_heatmap',
+           'drift_heatmap', 'sparsity_heatmap', 'run_labels', 'overlay_figure', 'Decimated', 'LiveView', 'run_figures',
+           'report_html', 'write_report', 'fmt_setting', 'text_key', 'table_columns', 'format_table', 'markdown_table',
+           'ratio_lines', 'compare_figure', 'compare_html', 'nonzero_params', 'sweep_table', 'pareto_figure']
 
 # %% ../nbs/50_views.ipynb #c96b09ad
 def point(ev: dict,    # an event
