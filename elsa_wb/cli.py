@@ -139,12 +139,15 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/70_cli.ipynb #19ae868c
+def _interrupted(signum, frame): raise KeyboardInterrupt   # under a launcher, `run.join_launch` installs its own SIGTERM handler
+
 def main(argv: list[str] | None = None) -> int:
     "Entry point of `elsa-wb`; returns the exit status."
     a = parser().parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)
-    if argv is None:   # as a command: Ctrl-C must interrupt even when a non-interactive parent shell ignored SIGINT
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if argv is None:   # as a command: Ctrl-C must interrupt even when a non-interactive parent shell ignored SIGINT,
+        signal.signal(signal.SIGINT, signal.default_int_handler)   # and SIGTERM (kill, a scheduler) stops the run the same way
+        signal.signal(signal.SIGTERM, _interrupted)
     try:
         a.fn(a); return 0
     except (ValueError, FileNotFoundError, NonFiniteLoss, RuntimeError) as e:

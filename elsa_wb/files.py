@@ -20,6 +20,7 @@ def atomic_write(path: str | Path,   # the file to (re)place
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())   # mkstemp makes 0600: keep the usual mode
         with os.fdopen(fd, "wb") as f:
             if writer is not None: writer(f)
             else: f.write(data.encode("utf-8") if isinstance(data, str) else data)
@@ -29,6 +30,10 @@ def atomic_write(path: str | Path,   # the file to (re)place
         Path(tmp).unlink(missing_ok=True)   # nothing half-written stays behind
         raise
     return path
+
+def _umask() -> int:
+    "The process's umask (read by setting it and putting it back)."
+    m = os.umask(0o022); os.umask(m); return m
 
 def write_json(path: str | Path, obj) -> Path:
     "Write `obj` as indented JSON, atomically (values JSON does not know are written as strings)."

@@ -11,8 +11,8 @@ from torch import nn
 from .sparsity import full_value
 
 # %% auto #0
-__all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'TINY_ARCHS', 'cache_dir', 'fetch', 'load_model', 'model_name', 'needs_bos',
-           'tiny_config', 'tiny_model', 'decoder_blocks', 'prunable_modules', 'prunable', 'input_dims',
+__all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'TINY_ARCHS', 'cache_dir', 'fetch', 'check_model', 'load_model', 'model_name',
+           'needs_bos', 'tiny_config', 'tiny_model', 'decoder_blocks', 'prunable_modules', 'prunable', 'input_dims',
            'sparsity_report', 'format_sparsity']
 
 # %% ../nbs/10_models.ipynb #dff2e660
@@ -83,6 +83,18 @@ def fetch(name: str = DEFAULT_MODEL) -> Path:
 def _is_offline() -> bool:
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
+def check_model(name_or_path: str) -> str:
+    "Raise one sentence when `name_or_path` cannot name a loadable model (checked without loading anything); returns it."
+    name = str(name_or_path)
+    if name.startswith("tiny-"):
+        if name[5:] not in TINY_ARCHS: raise ValueError(f"Unknown tiny model {name!r}: use one of {', '.join('tiny-' + a for a in TINY_ARCHS)}.")
+        return name
+    if name in EMBEDDED or Path(name).expanduser().exists(): return name
+    if name.startswith((".", "/", "~")) or _is_offline():
+        where = "does not exist" if name.startswith((".", "/", "~")) else "is not a local directory and the hub is offline (HF_HUB_OFFLINE=1)"
+        raise ValueError(f"Model {name!r} {where}: use an embedded model ({', '.join(EMBEDDED)}), a local checkpoint directory, or go online for hub models.")
+    return name
+
 def load_model(name_or_path: str = DEFAULT_MODEL,  # embedded name, "tiny-<arch>", local directory, or hub model id
                dtype: torch.dtype | str | None = None,  # default float32 (bf16 is slower on CPU)
                device: str | torch.device | None = None,  # default cpu
@@ -94,10 +106,8 @@ def load_model(name_or_path: str = DEFAULT_MODEL,  # embedded name, "tiny-<arch>
         tok = AutoTokenizer.from_pretrained(fetch(DEFAULT_MODEL))
         model = tiny_model(str(name_or_path)[5:], vocab_size=len(tok)).to(dtype)
         return (model.to(device) if device is not None else model), tok
+    check_model(name_or_path)
     path = fetch(name_or_path) if name_or_path in EMBEDDED else name_or_path
-    if not name_or_path in EMBEDDED and not Path(str(path)).exists() and (str(path).startswith((".", "/", "~")) or _is_offline()):
-        where = "does not exist" if str(path).startswith((".", "/", "~")) else "is not a local directory and the hub is offline (HF_HUB_OFFLINE=1)"
-        raise ValueError(f"Model {name_or_path!r} {where}: use an embedded model ({', '.join(EMBEDDED)}), a local checkpoint directory, or go online for hub models.")
     try:
         tok = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)

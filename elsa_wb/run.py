@@ -5,16 +5,16 @@
 # %% ../nbs/41_run.ipynb #42c382f1
 from __future__ import annotations
 from fastcore.basics import patch
-import dataclasses, json, os, signal, sys, time
+import contextlib, dataclasses, json, os, signal, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import torch
 from .sparsity import SparsitySpec
 from .config import ElsaConfig, Protocol, PRUNERS, TRAIN_TEXT, CALIB_SEQLEN, budget_rule, resolve_device
-from .models import load_model, DEFAULT_MODEL, sparsity_report, format_sparsity
+from .models import load_model, check_model, needs_bos, DEFAULT_MODEL, sparsity_report, format_sparsity
 from .data import corpus, eval_tokens, train_stream, calibration_windows, is_eval_text
 from . import evaluate
-from .evaluate import text_perplexity
+from .evaluate import text_perplexity, max_positions
 from .baselines import prune, owl_specs, owl_allocation
 from .elsa import Elsa, NonFiniteLoss
 from .events import ProgressSink
@@ -22,8 +22,8 @@ from .runs import RunDir
 
 # %% auto #0
 __all__ = ['FINETUNED', 'METHODS', 'DENSE', 'SPEC_KEYS', 'one_shot_of', 'finetune_config', 'RunSpec', 'load_spec', 'load_for_run',
-           'calibrate', 'allocate', 'prune_once', 'train', 'measure', 'summarize', 'protocol_line', 'format_summary',
-           'join_launch', 'execute']
+           'check_loaded', 'calibrate', 'allocate', 'prune_once', 'train', 'measure', 'summarize', 'protocol_line',
+           'format_summary', 'join_launch', 'execute']
 
 # %% ../nbs/41_run.ipynb #d4bab0d1
 FINETUNED = tuple(f"{m}+ft" for m in PRUNERS)    # one-shot mask, then masked fine-tuning with ELSA's step budget
@@ -122,6 +122,7 @@ def check(self: RunSpec, distributed: bool = False) -> RunSpec:
     "Raise one sentence for the first bad combination of settings; returns the spec."
     if self.method not in METHODS + (DENSE,): raise ValueError(f"Unknown method {self.method!r}: use one of {', '.join(METHODS)}.")
     if not str(self.model).strip(): raise ValueError("No model given: use an embedded model (smollm2-135m), tiny-<arch>, a local directory or a hub id.")
+    check_model(self.model)
     if self.method == DENSE and self.spec.ratio: raise ValueError(f"The dense reference prunes nothing, but sparsity {self.spec} was given: use sparsity 0.")
     if self.owl and self.method != DENSE:
         if self.spec.nm is not None: raise ValueError(f"OWL allocates unstructured ratios, but the sparsity is {self.spec.pattern}: drop --owl or use a ratio such as 0.5.")
@@ -140,6 +141,20 @@ def load_for_run(spec: RunSpec):
     splits = ("train", "validation") if spec.training_config() else ("train",) if spec.needs_calib else ()
     for split in splits: eval_tokens(tok, corpus(spec.train_text, split))
     return model, tok
+
+def check_loaded(spec: RunSpec, model, tok):
+    "Step 1b, still before anything is written: every text is long enough for its windows, and every window fits the model's context."
+    p, cfg, limit = spec.protocol, spec.training_config(), max_positions(model)
+    for what, n, flag in (("perplexity window", p.seqlen, "--ppl-seqlen"), ("training sequence", cfg.seqlen if cfg else 0, "--seqlen")):
+        if limit and n > limit: raise ValueError(f"The {what} of {n:,} tokens is longer than {spec.model}'s context ({limit:,} positions): use {flag} {limit} or less.")
+    for t in (p.text, *p.extra_texts):
+        have, need = eval_tokens(tok, corpus(t)).numel(), p.seqlen - needs_bos(model)
+        if have < need: raise ValueError(f"The evaluation text {t!r} has {have:,} tokens, fewer than one window of {need:,}: use a longer text or a smaller --ppl-seqlen.")
+    needs = dict(train=max(cfg.seqlen if cfg else 0, CALIB_SEQLEN if spec.needs_calib else 0), validation=min(cfg.seqlen, CALIB_SEQLEN) if cfg else 0)
+    for split, need in needs.items():
+        have = eval_tokens(tok, corpus(spec.train_text, split)).numel() if need else need + 1
+        if have < need + 1: raise ValueError(f"The {split} split of {spec.train_text!r} has {have:,} tokens, fewer than the {need + 1:,} one window needs: "
+                                             f"use a longer --train-text or a smaller --seqlen.")
 
 def calibrate(spec: RunSpec, tok) -> torch.Tensor | None:
     "Step 2: the calibration windows (None when the method reads none)."
@@ -263,16 +278,19 @@ def execute(spec: RunSpec,               # what to run
     if distributed:
         import torch.distributed as dist; dist.barrier()   # every process has checked `out` before process 0 writes into it
     if finished is not None: return finished
-    if main: run.start(config, resume)
-    earlier = run.elapsed() if resume else 0.0
     model, tok = load_for_run(spec)
-    t0 = time.time()
-    calib = calibrate(spec, tok)
-    specs = allocate(spec, model, calib, progress)
-    masks = prune_once(spec, model, calib, specs, progress)
-    model, trained = train(spec, run, model, tok, masks, calib, specs, callbacks, progress, resume, distributed)
-    if model is None: return None   # a distributed run's other processes
-    prune_s = time.time() - t0
-    summary = summarize(spec, measure(spec, model, tok, progress), trained, model, earlier + prune_s, prune_s)
-    run.finish(summary, model if save_model else None, tok)
+    check_loaded(spec, model, tok)
+    with run.lock() if main else contextlib.nullcontext():   # from here on this process owns `out`
+        if main and (finished := run.claim(config, resume, reuse)) is not None: return finished   # finished meanwhile by another process
+        if main: run.start(config, resume)
+        earlier = run.elapsed() if resume else 0.0
+        t0 = time.time()
+        calib = calibrate(spec, tok)
+        specs = allocate(spec, model, calib, progress)
+        masks = prune_once(spec, model, calib, specs, progress)
+        model, trained = train(spec, run, model, tok, masks, calib, specs, callbacks, progress, resume, distributed)
+        if model is None: return None   # a distributed run's other processes
+        prune_s = time.time() - t0
+        summary = summarize(spec, measure(spec, model, tok, progress), trained, model, earlier + prune_s, prune_s)
+        run.finish(summary, model if save_model else None, tok)
     return summary

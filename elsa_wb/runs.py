@@ -5,16 +5,16 @@
 # %% ../nbs/40_runs.ipynb #14dd8afa
 from __future__ import annotations
 from fastcore.basics import patch
-import json, math, os
+import contextlib, fcntl, json, math, os
 from pathlib import Path
 from .events import read_jsonl, JsonlSink, EVENT_KINDS
 from .sparsity import SparsitySpec
-from .files import read_json, write_json
+from .files import read_json, write_json, atomic_write
 
 # %% auto #0
-__all__ = ['TINY_RUN', 'RUN_FILES', 'RUN_PARTS', 'STATUSES', 'CONFIG', 'SUMMARY', 'METRICS', 'CHECKPOINT', 'MODEL', 'RUN_COLUMNS',
-           'tiny_run', 'resolve_resumes', 'number', 'RunDir', 'settings_diff', 'find_runs', 'run_row', 'load_runs',
-           'load_events']
+__all__ = ['TINY_RUN', 'RUN_FILES', 'RUN_PARTS', 'STATUSES', 'CONFIG', 'SUMMARY', 'METRICS', 'CHECKPOINT', 'MODEL', 'MARKER',
+           'LOCK', 'RUN_COLUMNS', 'tiny_run', 'resolve_resumes', 'number', 'RunDir', 'settings_diff', 'find_runs',
+           'run_row', 'load_runs', 'load_events']
 
 # %% ../nbs/40_runs.ipynb #a61e092e
 TINY_RUN = dict(sparsity=0.75, steps=12, interval=4, lr=1e-2, batch_size=2, seqlen=32, eval_every=4, eval_windows=2,
@@ -158,6 +158,7 @@ def tail(self: RunDir) -> list[dict]:
 
 # %% ../nbs/40_runs.ipynb #16df0f42
 CONFIG, SUMMARY, METRICS, CHECKPOINT, MODEL = "config.json", "summary.json", "metrics.jsonl", "checkpoint", "model"
+MARKER, LOCK = ".elsa_wb_run", ".elsa_wb_lock"   # "this folder is an elsa_wb run" and the one-writer lock
 
 def settings_diff(old: dict, new: dict) -> list[str]:
     "The settings that differ between two run configs (ELSA fields by their own name, other nested ones as 'protocol.seqlen')."
@@ -175,6 +176,9 @@ def settings_diff(old: dict, new: dict) -> list[str]:
 @patch
 def claim(self: RunDir, config: dict, resume: bool = False, reuse: bool = False) -> dict | None:
     "Raise one sentence unless this folder may take a run with `config`; the finished run's summary when `reuse` allows taking it as it is. Writes nothing."
+    if self.path.is_dir() and any(self.path.iterdir()) and not self.owned:
+        raise ValueError(f"{self.path} is not empty and is not an elsa_wb run directory: choose a new --out "
+                         f"(elsa_wb writes only into an empty folder or one of its own runs).")
     old = self._json(CONFIG)
     differ = old is not None and old != config
     if self.summary_path.exists():
@@ -200,6 +204,11 @@ RunDir.summary_path = property(lambda self: self.path / SUMMARY)
 RunDir.metrics_path = property(lambda self: self.path / METRICS)
 RunDir.checkpoint_dir = property(lambda self: self.path / CHECKPOINT)
 RunDir.model_dir = property(lambda self: self.path / MODEL)
+
+@patch(as_prop=True)
+def owned(self: RunDir) -> bool:
+    "Whether this folder is an elsa_wb run directory (its marker, or the files of a run written before markers existed)."
+    return (self.path / MARKER).exists() or any((self.path / f).exists() for f in RUN_FILES)
 
 @patch(as_prop=True)
 def state(self: RunDir) -> str:
@@ -255,6 +264,26 @@ def load_model(self: RunDir, dtype=None, device=None, tokenizer: bool = True):
     m._elsa_wb_name = str(self.path)
     tok = AutoTokenizer.from_pretrained(self.model_dir) if tokenizer and (self.model_dir / "tokenizer_config.json").exists() else None
     return m.eval(), tok
+
+# %% ../nbs/40_runs.ipynb #d45ee0f5
+@patch
+@contextlib.contextmanager
+def lock(self: RunDir):
+    "Hold this run directory for one writer (creating it and its marker); one sentence naming the holder when another process writes it."
+    self.path.mkdir(parents=True, exist_ok=True)
+    if not (self.path / MARKER).exists(): atomic_write(self.path / MARKER, json.dumps(dict(elsa_wb_run=1)))
+    f = open(self.path / LOCK, "a+")
+    try:
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0); holder = f.read().strip() or "?"
+            raise ValueError(f"{self.path} is being written by process {holder}: wait for that run to end (or stop it), or choose another --out.") from None
+        f.seek(0); f.truncate(); f.write(str(os.getpid())); f.flush()
+        try: yield self
+        finally:
+            (self.path / LOCK).unlink(missing_ok=True)
+            fcntl.flock(f, fcntl.LOCK_UN)
+    finally: f.close()
 
 # %% ../nbs/40_runs.ipynb #c6b7badb
 def _is_run(p: Path) -> bool: return any((p / f).exists() for f in RUN_FILES)

@@ -134,14 +134,23 @@ def projection_score(v: Tensor, importance: Tensor | None = None) -> Tensor:
     s = v.detach().float().square()
     return s if importance is None else s.mul_(importance.detach().float())
 
-def project(v: Tensor, spec: SparsitySpec, importance: Tensor | None = None, in_dim: int = 1) -> Tensor:
+def _checked(v: Tensor, spec, importance: Tensor | None) -> SparsitySpec:
+    "The public projections' argument checks: `spec` may be a ratio or text ('0.7', '2:4'); importance is finite, >= 0 and shaped like v."
+    if not isinstance(spec, SparsitySpec): spec = SparsitySpec.parse(str(spec))
+    if importance is not None:
+        if importance.shape != v.shape: raise ValueError(f"importance has shape {tuple(importance.shape)}, the weight {tuple(v.shape)}: give one importance per entry.")
+        if not bool(torch.isfinite(importance).all()) or bool((importance < 0).any()):
+            raise ValueError("importance must be finite and non-negative (h of h*v^2, e.g. Adam's exp_avg_sq): check it for NaN, inf or negative entries.")
+    return spec
+
+def project(v: Tensor, spec: SparsitySpec | float | str, importance: Tensor | None = None, in_dim: int = 1) -> Tensor:
     "Proj_S(v): a new tensor keeping the entries of `v` with the largest importance*v^2 (magnitude if None), zeros elsewhere."
-    return v * keep_mask(projection_score(v, importance), spec, in_dim)
+    return v * keep_mask(projection_score(v, importance), _checked(v, spec, importance), in_dim)
 
 @torch.no_grad()
-def project_(w: Tensor, spec: SparsitySpec, importance: Tensor | None = None, in_dim: int = 1) -> Tensor:
+def project_(w: Tensor, spec: SparsitySpec | float | str, importance: Tensor | None = None, in_dim: int = 1) -> Tensor:
     "Project `w` in place; returns the keep-mask."
-    mask = keep_mask(projection_score(w, importance), spec, in_dim)
+    mask = keep_mask(projection_score(w, importance), _checked(w, spec, importance), in_dim)
     w.masked_fill_(~mask, 0)
     return mask
 

@@ -1,7 +1,7 @@
 """The `elsa-wb` console script, run as real subprocesses: help, one-sentence errors, a magnitude run, ELSA runs that are
 killed (SIGKILL) or interrupted (SIGINT) and resumed, which must end bit-for-bit where an uninterrupted run ends, the same for
 a one-shot + fine-tuning control, and `elsa-wb compare` (files, table, reuse of finished cells)."""
-import dataclasses, json, math, pickle, re, signal, subprocess, time
+import dataclasses, json, math, os, pickle, re, signal, subprocess, time
 from pathlib import Path
 import pytest, torch
 from safetensors.torch import load_file
@@ -193,8 +193,11 @@ def test_interrupt_kill_and_resume_match_uninterrupted_run(cli, elsa_wb_exe, run
     assert not (out / "summary.json").exists()
     s1 = checkpoint_step(out / "checkpoint" / "state.pt")
 
-    # 2. the unfinished run is guarded: it needs --resume, and the same settings
+    # 2. the unfinished run is guarded: it needs --resume, the same settings, and no other process writing it
     assert "--resume" in error_line(cli(*cmd))
+    from elsa_wb.runs import RunDir
+    with RunDir(out).lock():   # this test process holds the folder, as a second `--resume` in another terminal would
+        assert f"is being written by process {os.getpid()}" in error_line(cli(*cmd, "--resume"))
     other = list(cmd); other[other.index("--lr") + 1] = 0.02
     assert "different settings" in error_line(cli(*other, "--resume"))
 
@@ -274,9 +277,10 @@ def test_finetune_control_killed_and_resumed_matches_uninterrupted_run(cli, elsa
     out, cmd = tmp_path / "B", [*FT, "--out", tmp_path / "B"]
     bg = Background(elsa_wb_exe, cmd, tmp_path / "logs")
     try: bg.wait_for_checkpoint(out, CKPT_EVERY)
-    finally:
-        bg.proc.kill(); rc = bg.wait(60)
-    assert rc == -signal.SIGKILL, f"the run ended (exit {rc}) before it was killed: raise FT_STEPS\n{bg.stderr}"
+    finally:   # SIGTERM (what `kill`, a scheduler or a closing terminal sends) behaves like Ctrl-C: a sentence and the resume hint
+        bg.proc.send_signal(signal.SIGTERM); rc = bg.wait(60)
+    assert rc == 130, f"exit {rc} after SIGTERM, expected 130 (or the run ended before it was stopped: raise FT_STEPS)\n{bg.stderr}"
+    assert "Traceback" not in bg.stderr and any("--resume" in l for l in bg.stderr.splitlines()), bg.stderr
     assert run(*cmd, "--resume") == 0, capsys.readouterr().err
     assert_same_run(tmp_path / "A", out)
     assert [e["resumed"] for e in starts(out)] == [False, True]
