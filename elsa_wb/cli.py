@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _interrupted)
     try:
         a.fn(a); return 0
-    except (ValueError, FileNotFoundError, NonFiniteLoss, RuntimeError) as e:
+    except (ValueError, OSError, NonFiniteLoss, RuntimeError) as e:   # OSError: a full disk, a read-only folder (the sentence names the path)
         print(f"elsa-wb: error: {e}", file=sys.stderr); return 2
     except KeyboardInterrupt:
         out = getattr(a, "out", None)

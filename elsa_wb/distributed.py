@@ -154,11 +154,14 @@ class DistributedElsa(Elsa):
     def reduce_loss(self, loss: float) -> float:
         return float(_all_reduce_(torch.tensor([loss], dtype=torch.float64))) / self.world
 
+    reduce_count = staticmethod(_all_reduce_)   # a count over every process's shard (Elsa.check_finite)
+
 # %% ../nbs/30_distributed.ipynb #4e138943
 @patch
 def save(self: DistributedElsa, stream):
     "Every process writes its shard's state; process 0 then points `latest.json` at the complete set and drops older ones."
     if not self.checkpoint_dir: return
+    self.check_finite()   # every process takes part: all of them stop together when one shard holds a NaN
     ck = self.checkpoint_dir; d = ck / f"step-{self.step}"
     st = _localise(self.state(stream)); st["world"] = self.world
     save_checkpoint(d / f"rank{self.rank}.pt", **st)
@@ -168,6 +171,7 @@ def save(self: DistributedElsa, stream):
         for old in ck.glob("step-*"):
             if old != d: shutil.rmtree(old, ignore_errors=True)
     dist.barrier()
+    self.saved_step = self.step
 
 @patch
 def load(self: DistributedElsa, stream) -> bool:

@@ -61,8 +61,11 @@ def train_step(model, optimizer, batches, clip: float = 1.0, after_clip=None, st
     if reduce_loss is not None: loss_sum = reduce_loss(loss_sum)   # every process sees the same value, so all stop together
     if not math.isfinite(loss_sum):
         optimizer.zero_grad(set_to_none=True)
-        raise NonFiniteLoss(f"The training loss became {loss_sum} at step {step}: lower lr or rho (or use fp32); the run stopped and its last checkpoint is kept.")
+        raise NonFiniteLoss(f"The training loss became {loss_sum} at step {step}")
     gnorm = float(full_value(torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], clip)))
+    if not math.isfinite(gnorm):   # a finite loss can still give an overflowing gradient: it must not reach the weights
+        optimizer.zero_grad(set_to_none=True)
+        raise NonFiniteLoss(f"The gradient became {gnorm} at step {step} (the loss, {loss_sum:.4g}, was finite)")
     if after_clip is not None: after_clip()
     optimizer.step(); optimizer.zero_grad(set_to_none=True)
     return dict(loss=loss_sum, grad_norm=gnorm)
@@ -140,7 +143,7 @@ class Elsa:
         if cfg.warm_start:   # W starts feasible, W = z0 (a no-op after a one-shot method pruned it; masks are local shards under FSDP2)
             with torch.no_grad():
                 for n, w in self.weights.items(): local_tensor(w).mul_(self.admm.mask0[n])
-        self.step, self.masks, self.history = 0, None, []
+        self.step, self.masks, self.history, self.saved_step = 0, None, [], None
 
     def _emit(self, **ev):
         ev.setdefault("time", time.time())
@@ -152,6 +155,7 @@ class Elsa:
         return [next(stream) for _ in range(self.cfg.grad_accum)]
 
     reduce_loss = None   # one process: the loss is already the whole batch's
+    reduce_count = staticmethod(lambda t: t)   # one process: a count is already the total
 
     @torch.no_grad()
     def _mask_grads(self):   # masks and gradients are local shards under FSDP2
@@ -172,8 +176,22 @@ def state(self: Elsa, stream) -> dict:
 
 @patch
 def save(self: Elsa, stream):
-    "Write the checkpoint (nothing without a checkpoint_dir)."
-    if self.checkpoint_dir: save_checkpoint(self.checkpoint_dir / "state.pt", **self.state(stream))
+    "Write the checkpoint (nothing without a checkpoint_dir); never one of non-finite weights."
+    if not self.checkpoint_dir: return
+    self.check_finite()
+    save_checkpoint(self.checkpoint_dir / "state.pt", **self.state(stream)); self.saved_step = self.step
+
+@patch
+def check_finite(self: Elsa):
+    "Raise NonFiniteLoss when a weight holds NaN or inf (checked before every checkpoint, over all processes)."
+    bad = torch.tensor([float(sum(int((~torch.isfinite(local_tensor(p).detach())).sum()) for p in self.model.parameters()))], dtype=torch.float64)
+    if float(self.reduce_count(bad)) > 0: raise NonFiniteLoss(f"The weights hold NaN or inf at step {self.step}")
+
+@patch
+def kept(self: Elsa) -> str:
+    "What a stopped run keeps, in words (for its error message)."
+    if not self.checkpoint_dir: return "nothing is kept (no checkpoint directory)"
+    return f"the checkpoint of step {self.saved_step} is kept" if self.saved_step is not None else "no checkpoint was written yet"
 
 @patch
 def load(self: Elsa, stream) -> bool:
@@ -191,7 +209,7 @@ def restore(self: Elsa, ck: dict, stream, where):
         raise ValueError(f"The checkpoint in {where} was made with a different config ({', '.join(diff)} differ): resume with the same settings or use a new run directory.")
     self.model.load_state_dict(ck["model"]); self.optimizer.load_state_dict(ck["optimizer"])
     self.scheduler.load_state_dict(ck["scheduler"]); self.admm.load_state_dict(ck["admm"])
-    self.masks = ck["masks"]; self.step = ck["step"]
+    self.masks = ck["masks"]; self.step = self.saved_step = ck["step"]
     if ck["stream"] is not None and hasattr(stream, "load_state_dict"): stream.load_state_dict(ck["stream"])
     set_rng_state(ck["rng"])
 
@@ -239,8 +257,9 @@ def fit(self: Elsa, stream, eval_windows: Tensor | None = None, resume: bool = F
     try:
         while self.step < cfg.total_steps: self.train_one(stream, eval_windows)
     except NonFiniteLoss as e:
+        e = NonFiniteLoss(f"{e}: lower lr or rho (or use fp32); the run stopped and {self.kept()}.")
         self._emit(event="done", status="failed", error=str(e), step=self.step)
-        raise
+        raise e from None
     if self.masks is None: self.masks = self.admm.finalize(self.optimizer)   # steps == 0 edge: never trained
     self._evaluate(eval_windows)
     report = sparsity_report(self.model)

@@ -15,10 +15,13 @@ __all__ = ['EVENT_KINDS', 'emit', 'JsonlSink', 'read_jsonl', 'ProgressSink']
 EVENT_KINDS = ("start", "step", "admm_update", "eval", "done")
 
 def emit(sinks: list, event: dict) -> None:
-    "Send `event` to every sink; a sink that raises is reported once and removed, the run goes on."
+    "Send `event` to every sink; a sink that raises is reported once and removed, the run goes on (an `essential` sink's failure stops it)."
     for s in list(sinks):
         try: s(event)
         except Exception as e:
+            if getattr(s, "essential", False):
+                raise OSError(f"Writing {getattr(s, 'path', 'the run record')} failed ({e}): free some space or fix the permissions, "
+                              f"then resume the run (its last checkpoint is kept).") from None
             warnings.warn(f"Sink {getattr(s, '__name__', type(s).__name__)} failed on a {event.get('event')} event ({e!r}); it is switched off for the rest of the run.")
             sinks.remove(s)
 
@@ -33,6 +36,7 @@ def _jsonable(x):
 
 class JsonlSink:
     "Append every event as one flushed JSON line to `path`."
+    essential = True   # the run's record: if it cannot be written, the run stops (`emit`)
     def __init__(self, path: str | Path, skip: tuple = ()):
         self.path = Path(path); self.path.parent.mkdir(parents=True, exist_ok=True); self.skip = set(skip)
         torn = self.path.exists() and self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n")

@@ -5,7 +5,7 @@
 # %% ../nbs/40_runs.ipynb #14dd8afa
 from __future__ import annotations
 from fastcore.basics import patch
-import contextlib, fcntl, json, math, os
+import contextlib, fcntl, json, math, os, warnings
 from pathlib import Path
 from .events import read_jsonl, JsonlSink, EVENT_KINDS
 from .sparsity import SparsitySpec
@@ -14,7 +14,7 @@ from .files import read_json, write_json, atomic_write
 # %% auto #0
 __all__ = ['TINY_RUN', 'RUN_FILES', 'RUN_PARTS', 'STATUSES', 'CONFIG', 'SUMMARY', 'METRICS', 'CHECKPOINT', 'MODEL', 'MARKER',
            'LOCK', 'RUN_COLUMNS', 'tiny_run', 'resolve_resumes', 'number', 'RunDir', 'settings_diff', 'find_runs',
-           'run_row', 'load_runs', 'load_events']
+           'run_row', 'readable_runs', 'load_runs', 'load_events']
 
 # %% ../nbs/40_runs.ipynb #a61e092e
 TINY_RUN = dict(sparsity=0.75, steps=12, interval=4, lr=1e-2, batch_size=2, seqlen=32, eval_every=4, eval_windows=2,
@@ -333,10 +333,18 @@ def run_row(run: str | Path | RunDir) -> dict:
     row.update({f"elsa.{k}": v for k, v in e.items()})
     return row
 
+def readable_runs(path_or_paths) -> list[tuple[RunDir, dict]]:
+    "(RunDir, `run_row`) of every run found whose files can be read; a damaged one is skipped with a warning that names it."
+    out = []
+    for p in find_runs(path_or_paths):
+        try: r = RunDir(p); out.append((r, run_row(r)))
+        except (ValueError, KeyError, TypeError) as e: warnings.warn(f"Skipped the damaged run {p}: {e}", stacklevel=2)
+    return out
+
 def load_runs(path_or_paths) -> "pandas.DataFrame":   # run directories or folders holding them (searched recursively)
     "One row per run directory found: name, method, model, sparsity, ppl, steps, tokens, seconds, status, path, ... and `elsa.<field>`."
     import pandas as pd
-    rows = [run_row(p) for p in find_runs(path_or_paths)]
+    rows = [row for _, row in readable_runs(path_or_paths)]
     extra = list(dict.fromkeys(k for row in rows for k in row if k not in RUN_COLUMNS))
     return pd.DataFrame(rows, columns=[*RUN_COLUMNS, *extra])
 

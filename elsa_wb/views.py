@@ -8,7 +8,7 @@ import html, json, math, os, re, time
 from datetime import datetime, timezone
 from pathlib import Path
 import importlib
-from .runs import RunDir, find_runs, resolve_resumes, run_row, number
+from .runs import RunDir, find_runs, readable_runs, resolve_resumes, run_row, number
 from .files import atomic_write
 from .config import PRUNERS
 from .run import DENSE
@@ -296,9 +296,10 @@ def _summary_rows(r: RunDir, row: dict) -> list[list]:
 # %% ../nbs/50_views.ipynb #4b2ee971
 def report_html(runs, title: str | None = None) -> str:   # RunDirs or paths (each a run directory or a folder of them)
     "The report's HTML (see `write_report`)."
-    rs = [r if isinstance(r, RunDir) else RunDir(r) for r in find_runs([x.path if isinstance(x, RunDir) else x for x in runs])]
-    if not rs: raise ValueError("No run directory found: give folders written by `elsa-wb prune --out` (or folders that contain them).")
-    labels, rows = run_labels(rs), [run_row(r) for r in rs]
+    found = readable_runs([x.path if isinstance(x, RunDir) else x for x in runs])   # a damaged run is skipped with a warning
+    if not found: raise ValueError("No readable run directory found: give folders written by `elsa-wb prune --out` (or folders that contain them).")
+    rs, rows = [r for r, _ in found], [row for _, row in found]
+    labels = run_labels(rs)
     title = title or (f"elsa_wb run {labels[0]}" if len(rs) == 1 else f"elsa_wb: {len(rs)} runs")
     parts = [f"<h1>{html.escape(title)}</h1>"]
     if len(rs) > 1:
