@@ -333,6 +333,7 @@ def run_row(run: str | Path | RunDir) -> dict:
     row.update({f"elsa.{k}": v for k, v in e.items()})
     return row
 
+# %% ../nbs/40_runs.ipynb #c0e6f03e
 def readable_runs(path_or_paths) -> list[tuple[RunDir, dict]]:
     "(RunDir, `run_row`) of every run found whose files can be read; a damaged one is skipped with a warning that names it."
     out = []
