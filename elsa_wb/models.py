@@ -111,7 +111,7 @@ def load_model(name_or_path: str = DEFAULT_MODEL,  # embedded name, "tiny-<arch>
     try:
         tok = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-    except OSError as e:
+    except (OSError, ValueError) as e:   # a folder without a model: transformers says so in several lines, we in one
         raise ValueError(f"Could not load model {name_or_path!r} ({str(e).splitlines()[0][:150]}): use an embedded model ({', '.join(EMBEDDED)}) or a local checkpoint directory.") from None
     model._elsa_wb_name = str(name_or_path)
     if device is not None: model.to(device)
