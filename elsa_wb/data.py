@@ -49,7 +49,9 @@ def _hub_text(name: str) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _file_text(path: str, mtime_ns: int, size: int) -> str:
-    return Path(path).read_text(encoding="utf-8")
+    try: return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start:,}): give a plain-text .txt file.") from None
 
 def _paragraphs(text: str) -> list[str]:
     "Non-empty paragraphs of `text` (split on blank lines)."
@@ -84,7 +86,12 @@ def corpus(name_or_path: str | Path,  # "handbook", "pydocs", "austen", "wikitex
         st = path.stat()
         text = _file_text(str(path.resolve()), st.st_mtime_ns, st.st_size)
     if not text.strip(): raise ValueError(f"Corpus {name!r} is empty: give a text with at least one paragraph.")
-    return text if split == "all" else _split(text, split)
+    if split == "all": return text
+    part = _split(text, split)
+    if not part.strip():
+        raise ValueError(f"The {split} split of {name!r} is empty: it has {len(_paragraphs(text))} paragraphs and every {VALIDATION_EVERY}th is "
+                         f"validation; give a text of at least {VALIDATION_EVERY} paragraphs separated by blank lines.")
+    return part
 
 # %% ../nbs/11_data.ipynb #72c922e6
 _TOKENS: OrderedDict = OrderedDict()

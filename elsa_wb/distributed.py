@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from .sparsity import SparsitySpec, DTensor, local_tensor
 from .admm import ADMM
 from .config import ElsaConfig, resolve_device
-from .elsa import Elsa, start_masks, save_checkpoint
+from .elsa import Elsa, start_masks, save_checkpoint, load_checkpoint
 from .models import decoder_blocks
 from .files import atomic_write
 
@@ -180,7 +180,7 @@ def load(self: DistributedElsa, stream) -> bool:
     meta = json.loads(p.read_text())
     if meta["world"] != self.world:
         raise ValueError(f"The checkpoint in {p.parent} was written by {meta['world']} processes, not {self.world}: resume with --nproc_per_node={meta['world']}.")
-    ck = torch.load(p.parent / meta["dir"] / f"rank{self.rank}.pt", map_location="cpu", weights_only=False)
+    ck = load_checkpoint(p.parent / meta["dir"] / f"rank{self.rank}.pt")
     sd = self.model.state_dict()
     ck["model"] = {k: _as_shard_of(v, sd.get(k)) for k, v in ck["model"].items()}
     params = [q for g in self.optimizer.param_groups for q in g["params"]]

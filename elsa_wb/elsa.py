@@ -20,7 +20,7 @@ from .baselines import prune
 
 # %% auto #0
 __all__ = ['LR_REFERENCE_RMS', 'make_optimizer', 'linear_decay', 'NonFiniteLoss', 'train_step', 'mean_loss', 'projected_loss',
-           'save_checkpoint', 'rng_state', 'set_rng_state', 'start_masks', 'Elsa']
+           'save_checkpoint', 'load_checkpoint', 'rng_state', 'set_rng_state', 'start_masks', 'Elsa']
 
 # %% ../nbs/21_elsa.ipynb #ec9337e0
 LR_REFERENCE_RMS = 0.02   # weight RMS of LLaMA-2-7B, where the paper's lr was tuned
@@ -98,6 +98,14 @@ def projected_loss(model, windows: Tensor, admm: ADMM, optimizer=None) -> float:
 def save_checkpoint(path: Path, **state) -> None:
     "Atomically write a checkpoint file (`files.atomic_write`: a kill mid-write keeps the previous one)."
     atomic_write(path, writer=lambda f: torch.save(state, f))
+
+def load_checkpoint(path: Path) -> dict:
+    "A checkpoint file's state; a damaged one (cut off, overwritten, not a checkpoint) is one sentence naming it."
+    import pickle
+    try: return torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError, AttributeError, ImportError) as e:
+        raise ValueError(f"The checkpoint {path} is damaged ({str(e).splitlines()[0][:100]}): delete {Path(path).parent} to restart the run "
+                         f"from step 0 with the same settings.") from None
 
 def rng_state() -> dict:
     return dict(torch=torch.get_rng_state(), python=random.getstate(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
@@ -198,7 +206,7 @@ def load(self: Elsa, stream) -> bool:
     "Restore the last checkpoint; False when there is none."
     p = self.checkpoint_dir / "state.pt" if self.checkpoint_dir else None
     if not p or not p.exists(): return False
-    self.restore(torch.load(p, map_location="cpu", weights_only=False), stream, p.parent)
+    self.restore(load_checkpoint(p), stream, p.parent)
     return True
 
 @patch
