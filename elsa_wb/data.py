@@ -63,6 +63,7 @@ def _split(text: str, split: str) -> str:
     keep = (lambda i: i % VALIDATION_EVERY == VALIDATION_EVERY - 1) if split == "validation" else (lambda i: i % VALIDATION_EVERY != VALIDATION_EVERY - 1)
     return "\n\n".join(p for i, p in enumerate(ps) if keep(i))
 
+# %% ../nbs/11_data.ipynb #0c6c7019
 def corpus(name_or_path: str | Path,  # "handbook", "pydocs", "austen", "wikitext2", "c4", or a path to a UTF-8 .txt file
            split: str = "all",  # "all", "train" (19 of every 20 paragraphs) or "validation" (every 20th paragraph)
           ) -> str:
