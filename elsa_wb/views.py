@@ -20,17 +20,17 @@ class _OnFirstUse:
         if self._module is None: self._module = importlib.import_module(self._name)
         return getattr(self._module, attr)
 
-go = _OnFirstUse("plotly.graph_objects")
-def make_subplots(*args, **kw):
+_go = _OnFirstUse("plotly.graph_objects")
+def _make_subplots(*args, **kw):
     from plotly.subplots import make_subplots as f
     return f(*args, **kw)
 
 # %% auto #0
-__all__ = ['go', 'LAYOUT', 'FIGURES', 'COMPARE_COLUMNS', 'SWEEP_COLUMNS', 'COLORS', 'make_subplots', 'point', 'series',
-           'events_of', 'loss_figure', 'ppl_figure', 'residual_figure', 'drift_figure', 'layer_grid', 'layer_heatmap',
-           'drift_heatmap', 'sparsity_heatmap', 'run_labels', 'overlay_figure', 'Decimated', 'LiveView', 'run_figures',
-           'report_html', 'write_report', 'fmt_setting', 'text_key', 'table_columns', 'format_table', 'markdown_table',
-           'ratio_lines', 'compare_figure', 'compare_html', 'nonzero_params', 'sweep_table', 'pareto_figure']
+__all__ = ['LAYOUT', 'FIGURES', 'COMPARE_COLUMNS', 'SWEEP_COLUMNS', 'COLORS', 'point', 'series', 'events_of', 'loss_figure',
+           'ppl_figure', 'residual_figure', 'drift_figure', 'layer_grid', 'layer_heatmap', 'drift_heatmap',
+           'sparsity_heatmap', 'run_labels', 'overlay_figure', 'Decimated', 'LiveView', 'run_figures', 'report_html',
+           'write_report', 'fmt_setting', 'text_key', 'table_columns', 'format_table', 'markdown_table', 'ratio_lines',
+           'compare_figure', 'compare_html', 'nonzero_params', 'sweep_table', 'pareto_figure']
 
 # %% ../nbs/50_views.ipynb #c96b09ad
 def point(ev: dict,    # an event
@@ -57,29 +57,29 @@ def events_of(src) -> list[dict]:
 LAYOUT = dict(template="plotly_white", height=360, margin=dict(l=60, r=60, t=50, b=40), legend=dict(orientation="h", y=-0.18),
               hovermode="x unified")   # every figure's common layout
 
-def _line(name: str, meta: dict, events: list, mode: str = "lines+markers", **kw) -> go.Scatter:
+def _line(name: str, meta: dict, events: list, mode: str = "lines+markers", **kw) -> _go.Scatter:
     x, y = series(events, meta)
-    return go.Scatter(x=x, y=y, name=name, meta=meta, mode=mode, **kw)
+    return _go.Scatter(x=x, y=y, name=name, meta=meta, mode=mode, **kw)
 
-def loss_figure(events=(), title: str = "Loss") -> go.Figure:
+def loss_figure(events=(), title: str = "Loss") -> _go.Figure:
     "Training loss per step; dense and projected eval loss at each evaluation."
     ev = events_of(events)
-    fig = go.Figure([_line("train loss", dict(event="step", x="step", y="loss"), ev, mode="lines", opacity=0.6),
+    fig = _go.Figure([_line("train loss", dict(event="step", x="step", y="loss"), ev, mode="lines", opacity=0.6),
                      _line("dense eval", dict(event="eval", x="step", y="dense_loss"), ev),
                      _line("projected eval", dict(event="eval", x="step", y="sparse_loss"), ev)])
     return fig.update_layout(title=title, xaxis_title="step", yaxis_title="loss (nats per token)", **LAYOUT)
 
-def ppl_figure(events=(), title: str = "Perplexity on the held-out training-text windows") -> go.Figure:
+def ppl_figure(events=(), title: str = "Perplexity on the held-out training-text windows") -> _go.Figure:
     "exp of the dense and projected eval losses, log y."
     ev = events_of(events)
-    fig = go.Figure([_line("dense", dict(event="eval", x="step", y="dense_loss", exp=True), ev),
+    fig = _go.Figure([_line("dense", dict(event="eval", x="step", y="dense_loss", exp=True), ev),
                      _line("projected", dict(event="eval", x="step", y="sparse_loss", exp=True), ev)])
     return fig.update_layout(title=title, xaxis_title="step", yaxis=dict(title="perplexity", type="log"), **LAYOUT)
 
-def residual_figure(events=(), title: str = "ADMM residuals") -> go.Figure:
+def residual_figure(events=(), title: str = "ADMM residuals") -> _go.Figure:
     "Primal (absolute, relative) and dual residuals per z-update on log y; rho on the right axis."
     ev = events_of(events)
-    fig = go.Figure([_line("primal ||W-z||", dict(event="admm_update", x="step", y="primal", final=False), ev),
+    fig = _go.Figure([_line("primal ||W-z||", dict(event="admm_update", x="step", y="primal", final=False), ev),
                      _line("relative primal ||W-z||/||W||", dict(event="admm_update", x="step", y="primal_rel", final=False), ev),
                      _line("dual rho||z-z_prev||", dict(event="admm_update", x="step", y="dual", final=False), ev),
                      _line("relative primal after the final projection", dict(event="admm_update", x="step", y="primal_rel", final=True), ev,
@@ -89,10 +89,10 @@ def residual_figure(events=(), title: str = "ADMM residuals") -> go.Figure:
     return fig.update_layout(title=title, xaxis_title="step", yaxis=dict(title="residual", type="log"),
                              yaxis2=dict(title="rho", type="log", overlaying="y", side="right", showgrid=False), **LAYOUT)
 
-def drift_figure(events=(), title: str = "Mask drift per z-update") -> go.Figure:
+def drift_figure(events=(), title: str = "Mask drift per z-update") -> _go.Figure:
     "Hamming fraction (top) and IoU of kept entries (bottom), against the previous and the initial mask."
     ev = events_of(events)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
+    fig = _make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
                         subplot_titles=("fraction of mask entries flipped (Hamming)", "IoU of the kept entries"))
     for row, (h, i) in enumerate((("hamming", "hamming_init"), ("iou", "iou_init")), 1):
         for y, name, color in ((h, "vs previous mask", "#1f77b4"), (i, "vs initial mask", "#ff7f0e")):
@@ -117,10 +117,10 @@ def layer_grid(values: dict[str, float]) -> tuple[list, list, list]:
 def layer_heatmap(values: dict | None = None,  # {weight name: value}
                   title: str = "Per-matrix values", value: str = "value",
                   meta: dict | None = None,    # for a live trace: {"event": "admm_update", "per_matrix": field}
-                  zmin: float | None = 0, zmax: float | None = None) -> go.Figure:
+                  zmin: float | None = 0, zmax: float | None = None) -> _go.Figure:
     "A layer x matrix-type heatmap of per-matrix values."
     x, y, z = layer_grid(values or {})
-    fig = go.Figure(go.Heatmap(x=x, y=y, z=z, meta=meta, colorscale="Viridis", zmin=zmin, zmax=zmax, colorbar=dict(title=value),
+    fig = _go.Figure(_go.Heatmap(x=x, y=y, z=z, meta=meta, colorscale="Viridis", zmin=zmin, zmax=zmax, colorbar=dict(title=value),
                                hovertemplate="layer %{x}, %{y}: " + value + " %{z:.4f}<extra></extra>"))
     return fig.update_layout(title=title, xaxis=dict(title="layer", type="category"), yaxis=dict(title="matrix", type="category", autorange="reversed"),
                              **{**LAYOUT, "hovermode": "closest"})
@@ -128,12 +128,12 @@ def layer_heatmap(values: dict | None = None,  # {weight name: value}
 def _last_per_matrix(events: list[dict]) -> dict:
     return next((e["per_matrix"] for e in reversed(events) if e.get("event") == "admm_update" and e.get("per_matrix")), {})
 
-def drift_heatmap(events=(), title: str = "Mask entries flipped at the latest z-update, per matrix") -> go.Figure:
+def drift_heatmap(events=(), title: str = "Mask entries flipped at the latest z-update, per matrix") -> _go.Figure:
     "Per-matrix Hamming fraction of the latest z-update with `per_matrix` data."
     pm = _last_per_matrix(events_of(events))
     return layer_heatmap({n: d["hamming"] for n, d in pm.items()}, title, "flipped", meta=dict(event="admm_update", per_matrix="hamming"), zmax=None)
 
-def sparsity_heatmap(run) -> go.Figure | None:   # a RunDir or its path
+def sparsity_heatmap(run) -> _go.Figure | None:   # a RunDir or its path
     "Final per-matrix sparsity (summary.json), else z's sparsity at the latest z-update with `per_matrix`; None if neither is recorded."
     r = run if isinstance(run, RunDir) else RunDir(run)
     mats = ((r.summary or {}).get("sparsity_report") or {}).get("matrices")
@@ -152,11 +152,11 @@ def run_labels(runs: list[RunDir]) -> list[str]:
 
 def overlay_figure(runs,                     # RunDirs or run directory paths
                    y: str = "sparse_loss", event: str = "eval", exp: bool = False, title: str | None = None,
-                   mode: str = "lines+markers") -> go.Figure:
+                   mode: str = "lines+markers") -> _go.Figure:
     "One trace per run of `event`.`y` against step."
     rs = [r if isinstance(r, RunDir) else RunDir(r) for r in runs]
     meta = dict(event=event, x="step", y=y, **(dict(exp=True) if exp else {}))
-    fig = go.Figure([_line(l, meta, r.events, mode=mode) for l, r in zip(run_labels(rs), rs)])
+    fig = _go.Figure([_line(l, meta, r.events, mode=mode) for l, r in zip(run_labels(rs), rs)])
     what = f"exp({y})" if exp else y
     return fig.update_layout(title=title or f"{what} by run", xaxis_title="step",
                              yaxis=dict(title="perplexity" if exp else y, type="log" if exp else "linear"), **LAYOUT)
@@ -198,7 +198,7 @@ class LiveView:
         bad = [f for f in figures if f not in FIGURES]
         if bad: raise ValueError(f"Unknown figure {bad[0]!r}: use any of {', '.join(FIGURES)}.")
         if per_second <= 0: raise ValueError(f"per_second must be positive, got {per_second}.")
-        self.figures = {k: go.FigureWidget(FIGURES[k]()) for k in figures}
+        self.figures = {k: _go.FigureWidget(FIGURES[k]()) for k in figures}
         self._feeds = [(k, i, dict(t.meta), None if t.type == "heatmap" else Decimated(max_points))
                        for k, f in self.figures.items() for i, t in enumerate(f.data) if t.meta]
         self.first, self.per_second, self.clock = first, per_second, clock
@@ -246,7 +246,7 @@ class LiveView:
         display(self.widget)
 
 # %% ../nbs/50_views.ipynb #0efe8ba2
-def run_figures(run) -> dict[str, go.Figure]:   # a RunDir or its path
+def run_figures(run) -> dict[str, _go.Figure]:   # a RunDir or its path
     "The static figures a run has data for, by name."
     r = run if isinstance(run, RunDir) else RunDir(run)
     ev = r.events
@@ -317,7 +317,7 @@ def report_html(runs, title: str | None = None) -> str:   # RunDirs or paths (ea
     parts.append(f"<p class='foot'>Written by elsa_wb {__version__} on {datetime.now(timezone.utc).isoformat(timespec='seconds')}.</p>")
     out, js = [], True
     for p in parts:
-        if isinstance(p, go.Figure):
+        if isinstance(p, _go.Figure):
             out.append(p.to_html(full_html=False, include_plotlyjs=js, config=dict(displaylogo=False, responsive=True))); js = False
         else: out.append(p)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
@@ -405,15 +405,15 @@ def _rows_of(table) -> list[dict]:
 def compare_figure(table,                 # a compare record, its rows, or `load_compare`'s DataFrame
                    title: str | None = None,
                    text: str | None = None):  # plot `ppl_<text>` (an extra evaluation text) instead of `ppl`
-    "Perplexity vs sparsity (log y), one line per method, dense as a horizontal line: a plotly `go.Figure`."
+    "Perplexity vs sparsity (log y), one line per method, dense as a horizontal line: a plotly `_go.Figure`."
     import plotly.graph_objects as go
     rows, key = _rows_of(table), text_key(text) if text else "ppl"
     ok = lambda r: _finite(r.get(key)) and not r.get("error")
-    fig = go.Figure()
+    fig = _go.Figure()
     groups = dict.fromkeys((r["method"], r.get("pattern", "unstructured")) for r in rows if r["method"] != DENSE)
     for m, pat in groups:
         rs = sorted((r for r in rows if r["method"] == m and r.get("pattern", "unstructured") == pat and ok(r)), key=lambda r: r["sparsity"])
-        fig.add_trace(go.Scatter(x=[r["sparsity"] for r in rs], y=[r[key] for r in rs], mode="lines+markers",
+        fig.add_trace(_go.Scatter(x=[r["sparsity"] for r in rs], y=[r[key] for r in rs], mode="lines+markers",
                                  name=m if pat == "unstructured" else f"{m} ({pat})",
                                  customdata=[[r["label"], r.get("train_tokens", 0), r.get("calib_tokens", 0), r.get("seconds", 0)] for r in rs],
                                  hovertemplate="%{fullData.name} at %{customdata[0]}: perplexity %{y:,.2f}<br>"
@@ -478,10 +478,10 @@ def sweep_table(rows: list[dict]) -> str:
 
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
-def pareto_figure(rows: list[dict], title: str = "Perplexity vs non-zero parameters") -> go.Figure:
+def pareto_figure(rows: list[dict], title: str = "Perplexity vs non-zero parameters") -> _go.Figure:
     "Perplexity against non-zero prunable parameters (log-log): one line per method through its best run at each sparsity, dense as a star."
     ok = [r for r in rows if isinstance(r.get("ppl"), (int, float)) and math.isfinite(r["ppl"]) and r.get("nonzero")]
-    fig = go.Figure()
+    fig = _go.Figure()
     hover = "%{text}: perplexity %{y:,.2f}, %{x:,} non-zero<extra></extra>"
     for i, m in enumerate(dict.fromkeys(r["method"] for r in ok if r["method"] != DENSE)):
         rs, best = [r for r in ok if r["method"] == m], {}
@@ -489,15 +489,15 @@ def pareto_figure(rows: list[dict], title: str = "Perplexity vs non-zero paramet
             if r["nonzero"] not in best or r["ppl"] < best[r["nonzero"]]["ppl"]: best[r["nonzero"]] = r
         line = sorted(best.values(), key=lambda r: r["nonzero"])
         c = COLORS[i % len(COLORS)]
-        fig.add_trace(go.Scatter(x=[r["nonzero"] for r in line], y=[r["ppl"] for r in line], text=[r["name"] for r in line], name=m,
+        fig.add_trace(_go.Scatter(x=[r["nonzero"] for r in line], y=[r["ppl"] for r in line], text=[r["name"] for r in line], name=m,
                                  mode="lines+markers", legendgroup=m, line=dict(color=c), hovertemplate=hover))
         rest = [r for r in rs if r not in line]
         if rest:
-            fig.add_trace(go.Scatter(x=[r["nonzero"] for r in rest], y=[r["ppl"] for r in rest], text=[r["name"] for r in rest], name=f"{m}, other settings",
+            fig.add_trace(_go.Scatter(x=[r["nonzero"] for r in rest], y=[r["ppl"] for r in rest], text=[r["name"] for r in rest], name=f"{m}, other settings",
                                      mode="markers", legendgroup=m, showlegend=False, marker=dict(color=c, symbol="circle-open", size=9), hovertemplate=hover))
     dense = [r for r in ok if r["method"] == DENSE]
     if dense:
-        fig.add_trace(go.Scatter(x=[dense[0]["nonzero"]], y=[dense[0]["ppl"]], text=["dense"], name="dense", mode="markers",
+        fig.add_trace(_go.Scatter(x=[dense[0]["nonzero"]], y=[dense[0]["ppl"]], text=["dense"], name="dense", mode="markers",
                                  marker=dict(symbol="star", size=13, color="black"), hovertemplate=hover))
     text = next((r.get("eval_text") for r in ok if r.get("eval_text")), None)
     return fig.update_layout(title=title, template="plotly_white", height=420, legend_title_text="method", margin=dict(l=60, r=30, t=50, b=40),
