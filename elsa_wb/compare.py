@@ -14,7 +14,7 @@ from .files import atomic_write, write_json
 from .provenance import environment
 from .run import RunSpec, METHODS, FINETUNED, DENSE, SPEC_KEYS, protocol_line
 from .grid import run_grid
-from .views import text_key, format_table, markdown_table, ratio_lines, compare_figure, compare_html
+from .views import finite_number, text_key, format_table, markdown_table, ratio_lines, compare_figure, compare_html
 
 # %% auto #0
 __all__ = ['SPARSITIES', 'COMPARE_METHODS', 'PROTOCOL_KEYS', 'DEMO_STEPS', 'DEMO_ELSA', 'cell_name', 'plan', 'cell_row',
@@ -53,17 +53,16 @@ def cell_row(method: str, spec: SparsitySpec, summary: dict, name: str) -> dict:
     for t, r in (zs["results"] if zs else {}).items(): row[f"zs_{t}"] = r.get(zs["protocol"]["metric"][t])   # the task's headline metric
     return row
 
-def _finite(x) -> bool: return isinstance(x, (int, float)) and math.isfinite(x)
 
 def add_ratios(rows: list[dict], key: str = "ppl") -> list[dict]:
     "Set `best_one_shot` and `vs_best_one_shot` on every row (None where its sparsity has no one-shot row); for `key` 'ppl_austen' the '_austen' ones."
     best, sfx = {}, key[3:]
     for r in rows:
-        if r["method"] in PRUNERS and _finite(r.get(key)) and (r["label"] not in best or r[key] < best[r["label"]][key]): best[r["label"]] = r
+        if r["method"] in PRUNERS and finite_number(r.get(key)) and (r["label"] not in best or r[key] < best[r["label"]][key]): best[r["label"]] = r
     for r in rows:
         b = best.get(r["label"])
         r[f"best_one_shot{sfx}"] = b["method"] if b else None
-        r[f"vs_best_one_shot{sfx}"] = r[key] / b[key] if b and _finite(r.get(key)) else None
+        r[f"vs_best_one_shot{sfx}"] = r[key] / b[key] if b and finite_number(r.get(key)) else None
     return rows
 
 # %% ../nbs/51_compare.ipynb #dd472299

@@ -152,7 +152,8 @@ def check_loaded(spec: RunSpec, model, tok):
         if have < need: raise ValueError(f"The evaluation text {t!r} has {have:,} tokens, fewer than one window of {need:,}: use a longer text or a smaller --ppl-seqlen.")
     needs = dict(train=max(cfg.seqlen if cfg else 0, CALIB_SEQLEN if spec.needs_calib else 0), validation=min(cfg.seqlen, CALIB_SEQLEN) if cfg else 0)
     for split, need in needs.items():
-        have = eval_tokens(tok, corpus(spec.train_text, split)).numel() if need else need + 1
+        if not need: continue   # the method reads no window of this split
+        have = eval_tokens(tok, corpus(spec.train_text, split)).numel()
         if have < need + 1: raise ValueError(f"The {split} split of {spec.train_text!r} has {have:,} tokens, fewer than the {need + 1:,} one window needs: "
                                              f"use a longer --train-text or a smaller --seqlen.")
 
@@ -178,7 +179,8 @@ def train(spec: RunSpec, run: RunDir, model, tok, masks, calib, specs, callbacks
     stream = train_stream(tok, corpus(spec.train_text, "train"), cfg.batch_size, cfg.seqlen, cfg.seed)
     held = calibration_windows(tok, corpus(spec.train_text, "validation"), cfg.eval_windows, min(cfg.seqlen, CALIB_SEQLEN), seed=cfg.seed)
     main = not distributed or _rank() == 0
-    sinks = [run.metrics_sink(), *callbacks] + ([ProgressSink(f"{spec.method} {spec.spec}")] if progress else []) if main else list(callbacks)
+    record = run.metrics_sink() if main else None   # only process 0 writes the run's files
+    sinks = [record, *callbacks] + ([ProgressSink(f"{spec.method} {spec.spec}")] if progress else []) if main else list(callbacks)
     if distributed: from elsa_wb.distributed import DistributedElsa as Loop
     else: Loop = Elsa
     runner = Loop(model, cfg, callbacks=sinks, checkpoint_dir=run.checkpoint_dir, init_masks=masks,
@@ -192,8 +194,7 @@ def train(spec: RunSpec, run: RunDir, model, tok, masks, calib, specs, callbacks
         raise RuntimeError(f"process {_rank()} stopped at step {runner.step}: a collective failed, usually because another process died "
                            f"or was killed ({why}); {run.path} keeps {run.checkpoint_note()}: rerun the same launch command with --resume.") from None
     finally:
-        for s in sinks:
-            if hasattr(s, "close"): s.close()
+        if record is not None: record.close()   # the caller's sinks are the caller's to close
     if distributed:
         model = runner.gather_model()   # the full pruned weights on process 0, which evaluates and writes the summary
         if not main: return None, None

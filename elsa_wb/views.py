@@ -29,8 +29,9 @@ def _make_subplots(*args, **kw):
 __all__ = ['LAYOUT', 'FIGURES', 'COMPARE_COLUMNS', 'SWEEP_COLUMNS', 'COLORS', 'point', 'series', 'events_of', 'loss_figure',
            'ppl_figure', 'residual_figure', 'drift_figure', 'layer_grid', 'layer_heatmap', 'drift_heatmap',
            'sparsity_heatmap', 'run_labels', 'overlay_figure', 'Decimated', 'LiveView', 'run_figures', 'report_html',
-           'write_report', 'fmt_setting', 'text_key', 'table_columns', 'format_table', 'markdown_table', 'ratio_lines',
-           'compare_figure', 'compare_html', 'nonzero_params', 'sweep_table', 'pareto_figure']
+           'write_report', 'fmt_setting', 'finite_number', 'text_key', 'table_columns', 'format_table',
+           'markdown_table', 'ratio_lines', 'compare_figure', 'compare_html', 'nonzero_params', 'sweep_table',
+           'pareto_figure']
 
 # %% ../nbs/50_views.ipynb #c96b09ad
 def point(ev: dict,    # an event
@@ -346,7 +347,9 @@ def fmt_setting(v) -> str:
     "A setting in a table: 'auto' for None (the budget rule), else the number in short form."
     return "auto" if v is None else f"{v:g}"
 
-def _finite(x) -> bool: return isinstance(x, (int, float)) and math.isfinite(x)
+def finite_number(x) -> bool:
+    "Whether `x` is a number that can be plotted and compared (not None, a string, inf or NaN)."
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 def text_key(text: str) -> str:
     "The row key of the perplexity on an extra evaluation text: 'ppl_austen' (a .txt path by its file name: 'ppl_<stem>')."
@@ -408,7 +411,7 @@ def compare_figure(table,                 # a compare record, its rows, or `load
     "Perplexity vs sparsity (log y), one line per method, dense as a horizontal line: a plotly `_go.Figure`."
     import plotly.graph_objects as go
     rows, key = _rows_of(table), text_key(text) if text else "ppl"
-    ok = lambda r: _finite(r.get(key)) and not r.get("error")
+    ok = lambda r: finite_number(r.get(key)) and not r.get("error")
     fig = _go.Figure()
     groups = dict.fromkeys((r["method"], r.get("pattern", "unstructured")) for r in rows if r["method"] != DENSE)
     for m, pat in groups:
@@ -480,7 +483,7 @@ COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e3
 
 def pareto_figure(rows: list[dict], title: str = "Perplexity vs non-zero parameters") -> _go.Figure:
     "Perplexity against non-zero prunable parameters (log-log): one line per method through its best run at each sparsity, dense as a star."
-    ok = [r for r in rows if isinstance(r.get("ppl"), (int, float)) and math.isfinite(r["ppl"]) and r.get("nonzero")]
+    ok = [r for r in rows if finite_number(r.get("ppl")) and r.get("nonzero")]
     fig = _go.Figure()
     hover = "%{text}: perplexity %{y:,.2f}, %{x:,} non-zero<extra></extra>"
     for i, m in enumerate(dict.fromkeys(r["method"] for r in ok if r["method"] != DENSE)):
