@@ -6,7 +6,7 @@
 # %% ../nbs/30_distributed.ipynb #5983752c
 from __future__ import annotations
 from fastcore.basics import patch
-import datetime, json, os, shutil
+import datetime, json, os, shutil, warnings
 from pathlib import Path
 import torch
 import torch.distributed as dist
@@ -16,7 +16,7 @@ from .admm import ADMM
 from .config import ElsaConfig, resolve_device
 from .elsa import Elsa, start_masks, save_checkpoint, load_checkpoint
 from .models import decoder_blocks
-from .files import atomic_write
+from .files import atomic_write, read_json
 
 # %% auto #0
 __all__ = ['kth_smallest', 'distributed_keep_mask', 'init_distributed', 'shard_model', 'local_part', 'ShardedADMM',
@@ -159,7 +159,7 @@ class DistributedElsa(Elsa):
 # %% ../nbs/30_distributed.ipynb #4e138943
 @patch
 def save(self: DistributedElsa, stream):
-    "Every process writes its shard's state; process 0 then points `latest.json` at the complete set and drops older ones."
+    "Every process writes its shard's state; process 0 then points `latest.json` at the complete set (keeping the set before it) and drops older ones."
     if not self.checkpoint_dir: return
     self.check_finite()   # every process takes part: all of them stop together when one shard holds a NaN
     ck = self.checkpoint_dir; d = ck / f"step-{self.step}"
@@ -167,20 +167,32 @@ def save(self: DistributedElsa, stream):
     save_checkpoint(d / f"rank{self.rank}.pt", **st)
     dist.barrier()
     if self.rank == 0:
-        atomic_write(ck / "latest.json", json.dumps(dict(step=self.step, dir=d.name, world=self.world)))
+        before = read_json(ck / "latest.json", None)
+        before = before and dict(step=before["step"], dir=before["dir"], world=before["world"])
+        atomic_write(ck / "latest.json", json.dumps(dict(step=self.step, dir=d.name, world=self.world, previous=before)))
         for old in ck.glob("step-*"):
-            if old != d: shutil.rmtree(old, ignore_errors=True)
+            if old.name not in (d.name, before and before["dir"]): shutil.rmtree(old, ignore_errors=True)
     dist.barrier()
     self.saved_step = self.step
 
 @patch
 def load(self: DistributedElsa, stream) -> bool:
+    "Restore the newest checkpoint set every process can read (the one before it when a shard of the newest is damaged)."
     p = self.checkpoint_dir / "latest.json" if self.checkpoint_dir else None
     if not p or not p.exists(): return False
-    meta = json.loads(p.read_text())
+    meta = read_json(p)
     if meta["world"] != self.world:
         raise ValueError(f"The checkpoint in {p.parent} was written by {meta['world']} processes, not {self.world}: resume with --nproc_per_node={meta['world']}.")
-    ck = load_checkpoint(p.parent / meta["dir"] / f"rank{self.rank}.pt")
+    sets = [meta] + ([meta["previous"]] if meta.get("previous") else [])
+    for i, m in enumerate(sets):
+        f = p.parent / m["dir"] / f"rank{self.rank}.pt"
+        try: ck, err = load_checkpoint(f), None
+        except (ValueError, FileNotFoundError) as e: ck, err = None, e
+        if float(self.reduce_count(torch.tensor([float(err is not None)], dtype=torch.float64))) == 0: break   # every process read its shard
+        if i + 1 == len(sets):
+            raise err if err is not None else ValueError(f"Another process's shard of the checkpoint in {p.parent / m['dir']} is damaged: "
+                                                         f"delete {p.parent} to restart the run from step 0.")
+        if self.rank == 0: warnings.warn(f"A shard of the checkpoint in {p.parent / m['dir']} is damaged: resuming from the set before it (step {sets[i + 1]['step']}).")
     sd = self.model.state_dict()
     ck["model"] = {k: _as_shard_of(v, sd.get(k)) for k, v in ck["model"].items()}
     params = [q for g in self.optimizer.param_groups for q in g["params"]]

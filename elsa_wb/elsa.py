@@ -5,22 +5,23 @@
 # %% ../nbs/21_elsa.ipynb #ba27ed58
 from __future__ import annotations
 from fastcore.basics import patch
-import dataclasses, json, math, os, random, time
+import dataclasses, json, math, os, random, time, warnings
 from pathlib import Path
 import torch
 from torch import nn, Tensor
 from .sparsity import SparsitySpec, keep_mask, projection_score, local_tensor, full_value
 from .config import ElsaConfig, budget_rule, resolve_device, LR_COVER, LR_MAX
 from .admm import ADMM
-from .files import atomic_write
+from .files import atomic_write, WriteError
 from .models import prunable, input_dims, model_name, sparsity_report
 from .events import emit, JsonlSink, ProgressSink
 from .baselines import prune
 
 
 # %% auto #0
-__all__ = ['LR_REFERENCE_RMS', 'make_optimizer', 'linear_decay', 'NonFiniteLoss', 'train_step', 'mean_loss', 'projected_loss',
-           'save_checkpoint', 'load_checkpoint', 'rng_state', 'set_rng_state', 'start_masks', 'Elsa']
+__all__ = ['LR_REFERENCE_RMS', 'CHECKPOINT_FILE', 'PREVIOUS_FILE', 'make_optimizer', 'linear_decay', 'NonFiniteLoss',
+           'train_step', 'mean_loss', 'projected_loss', 'save_checkpoint', 'load_checkpoint', 'load_latest',
+           'rng_state', 'set_rng_state', 'start_masks', 'Elsa']
 
 # %% ../nbs/21_elsa.ipynb #ec9337e0
 LR_REFERENCE_RMS = 0.02   # weight RMS of LLaMA-2-7B, where the paper's lr was tuned
@@ -95,9 +96,11 @@ def projected_loss(model, windows: Tensor, admm: ADMM, optimizer=None) -> float:
         for n, w in admm.weights.items(): w.copy_(saved[n])
 
 # %% ../nbs/21_elsa.ipynb #afbe47b6
-def save_checkpoint(path: Path, **state) -> None:
-    "Atomically write a checkpoint file (`files.atomic_write`: a kill mid-write keeps the previous one)."
-    atomic_write(path, writer=lambda f: torch.save(state, f))
+CHECKPOINT_FILE, PREVIOUS_FILE = "state.pt", "state.prev.pt"   # the newest checkpoint in a checkpoint folder, and the one before it
+
+def save_checkpoint(path: Path, previous: Path | None = None, **state) -> None:
+    "Atomically write a checkpoint file; with `previous`, the file it replaces is kept there (moved only once the new one is on disk)."
+    atomic_write(path, writer=lambda f: torch.save(state, f), previous=previous)
 
 def load_checkpoint(path: Path) -> dict:
     "A checkpoint file's state; a damaged one (cut off, overwritten, not a checkpoint) is one sentence naming it."
@@ -106,6 +109,20 @@ def load_checkpoint(path: Path) -> dict:
     except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError, AttributeError, ImportError) as e:
         raise ValueError(f"The checkpoint {path} is damaged ({str(e).splitlines()[0][:100]}): delete {Path(path).parent} to restart the run "
                          f"from step 0 with the same settings.") from None
+
+def load_latest(paths: list[Path]) -> tuple[dict, Path] | None:
+    "The newest good checkpoint among `paths` (newest first) and its path, warning when a newer one is damaged or missing; None when there is none."
+    damaged = []
+    for p in map(Path, paths):
+        if not p.exists(): continue
+        try: ck = load_checkpoint(p)
+        except ValueError as e: damaged.append(e); continue
+        if p != Path(paths[0]):
+            why = f"{paths[0]} is damaged" if damaged else f"{paths[0]} is missing (a write was cut off)"
+            warnings.warn(f"{why}: resuming from the checkpoint before it, {p} (step {ck['step']}).")
+        return ck, p
+    if damaged: raise damaged[0]
+    return None
 
 def rng_state() -> dict:
     return dict(torch=torch.get_rng_state(), python=random.getstate(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
@@ -184,29 +201,35 @@ def state(self: Elsa, stream) -> dict:
 
 @patch
 def save(self: Elsa, stream):
-    "Write the checkpoint (nothing without a checkpoint_dir); never one of non-finite weights."
+    "Write the checkpoint, keeping the one before it (nothing without a checkpoint_dir); never one holding NaN or inf."
     if not self.checkpoint_dir: return
     self.check_finite()
-    save_checkpoint(self.checkpoint_dir / "state.pt", **self.state(stream)); self.saved_step = self.step
+    d = self.checkpoint_dir
+    save_checkpoint(d / CHECKPOINT_FILE, previous=d / PREVIOUS_FILE, **self.state(stream)); self.saved_step = self.step
 
 @patch
 def check_finite(self: Elsa):
-    "Raise NonFiniteLoss when a weight holds NaN or inf (checked before every checkpoint, over all processes)."
-    bad = torch.tensor([float(sum(int((~torch.isfinite(local_tensor(p).detach())).sum()) for p in self.model.parameters()))], dtype=torch.float64)
-    if float(self.reduce_count(bad)) > 0: raise NonFiniteLoss(f"The weights hold NaN or inf at step {self.step}")
+    "Raise NonFiniteLoss when a weight or an optimizer moment holds NaN or inf (checked before every checkpoint, over all processes)."
+    moments = [v for st in self.optimizer.state.values() for v in st.values() if torch.is_tensor(v) and v.is_floating_point()]
+    count = sum(int((~torch.isfinite(local_tensor(t).detach())).sum()) for t in [*self.model.parameters(), *moments])
+    if float(self.reduce_count(torch.tensor([float(count)], dtype=torch.float64))) > 0:
+        raise NonFiniteLoss(f"The weights or the optimizer's moments hold NaN or inf at step {self.step}")
 
 @patch
 def kept(self: Elsa) -> str:
     "What a stopped run keeps, in words (for its error message)."
     if not self.checkpoint_dir: return "nothing is kept (no checkpoint directory)"
-    return f"the checkpoint of step {self.saved_step} is kept" if self.saved_step is not None else "no checkpoint was written yet"
+    if self.saved_step is None: return "no checkpoint was written yet"
+    return f"the checkpoint of step {self.saved_step} is kept in {self.checkpoint_dir}"
 
 @patch
 def load(self: Elsa, stream) -> bool:
-    "Restore the last checkpoint; False when there is none."
-    p = self.checkpoint_dir / "state.pt" if self.checkpoint_dir else None
-    if not p or not p.exists(): return False
-    self.restore(load_checkpoint(p), stream, p.parent)
+    "Restore the newest good checkpoint (`state.pt`, else `state.prev.pt`); False when there is none."
+    d = self.checkpoint_dir
+    found = load_latest([d / CHECKPOINT_FILE, d / PREVIOUS_FILE]) if d else None
+    if found is None: return False
+    for tmp in d.glob(".*.tmp"): tmp.unlink(missing_ok=True)   # a write cut off by a kill (this process holds the run's lock)
+    self.restore(found[0], stream, d)
     return True
 
 @patch
@@ -268,6 +291,8 @@ def fit(self: Elsa, stream, eval_windows: Tensor | None = None, resume: bool = F
         e = NonFiniteLoss(f"{e}: lower lr or rho (or use fp32); the run stopped and {self.kept()}.")
         self._emit(event="done", status="failed", error=str(e), step=self.step)
         raise e from None
+    except WriteError as e:   # a full disk or a read-only folder, while checkpointing or recording events
+        raise e.then_(f"the run stopped at step {self.step} and {self.kept()}: resume with the same settings once it can be written") from None
     if self.masks is None: self.masks = self.admm.finalize(self.optimizer)   # steps == 0 edge: never trained
     self._evaluate(eval_windows)
     report = sparsity_report(self.model)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json, math, os, sys, time, warnings
 from pathlib import Path
 from tqdm.auto import tqdm
+from .files import WriteError
 
 # %% auto #0
 __all__ = ['EVENT_KINDS', 'emit', 'JsonlSink', 'read_jsonl', 'ProgressSink']
@@ -19,9 +20,9 @@ def emit(sinks: list, event: dict) -> None:
     for s in list(sinks):
         try: s(event)
         except Exception as e:
-            if getattr(s, "essential", False):
-                raise OSError(f"Writing {getattr(s, 'path', 'the run record')} failed ({e}): free some space or fix the permissions, "
-                              f"then resume the run (its last checkpoint is kept).") from None
+            if getattr(s, "essential", False):   # the loop adds what is kept (`Elsa.fit`)
+                if isinstance(e, OSError): raise WriteError.of(getattr(s, "path", "the run record"), e) from None
+                raise
             warnings.warn(f"Sink {getattr(s, '__name__', type(s).__name__)} failed on a {event.get('event')} event ({e!r}); it is switched off for the rest of the run.")
             sinks.remove(s)
 

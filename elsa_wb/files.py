@@ -8,28 +8,72 @@ import json, os, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['atomic_write', 'write_json', 'read_json']
+__all__ = ['WriteError', 'atomic_write', 'write_json', 'read_json']
 
 # %% ../nbs/02_files.ipynb #30b60744
+class WriteError(OSError):
+    "A write that failed (a full disk, a read-only or forbidden folder) as one sentence naming the path; `then` says what the caller kept."
+    def __init__(self, path, reason: str, errno: int | None = None, then: str = ""):
+        self.path, self.reason, self.then = Path(path), reason, then
+        super().__init__(f"Could not write {path} ({reason}): free some space or choose a writable folder{'; ' + then if then else ''}.")
+        self.errno = errno
+
+    @classmethod
+    def of(cls, path, e: OSError) -> WriteError:
+        "The sentence for `e` raised while writing `path` (kept as it is when it is one already)."
+        return e if isinstance(e, WriteError) else cls(path, e.strerror or str(e), e.errno)
+
+    def then_(self, then: str) -> WriteError:
+        "The same failure, saying what the caller kept (e.g. 'the checkpoint of step 40 is kept')."
+        return WriteError(self.path, self.reason, self.errno, then)
+
+# %% ../nbs/02_files.ipynb #7f3c0a11
 def atomic_write(path: str | Path,   # the file to (re)place
                  data: str | bytes | None = None,  # text (written as UTF-8) or bytes
                  writer=None,        # or a function that writes into the open binary file object (e.g. `lambda f: torch.save(obj, f)`)
+                 previous: str | Path | None = None,  # keep the file `path` held under this name (the last two versions survive)
                 ) -> Path:
-    "Write `path` through a unique temporary file in its folder, fsync, and an atomic rename; returns the path."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    "Write `path` through a unique temporary file in its folder, fsync, and an atomic rename; a failure is a `WriteError` and leaves no temporary file."
+    path, tmp = Path(path), None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())   # mkstemp makes 0600: keep the usual mode
         with os.fdopen(fd, "wb") as f:
-            if writer is not None: writer(f)
+            if writer is not None: _write_through(writer, f)
             else: f.write(data.encode("utf-8") if isinstance(data, str) else data)
             f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)   # nothing half-written stays behind
-        raise
+        if previous is not None and path.exists(): os.replace(path, previous)   # only once the new version is safely on disk
+        os.replace(tmp, path); tmp = None
+        _fsync_dir(path.parent)   # the renames themselves survive a power cut
+    except OSError as e: raise WriteError.of(path, e) from None
+    finally:
+        if tmp is not None: Path(tmp).unlink(missing_ok=True)   # nothing half-written stays behind (a Ctrl-C included)
     return path
+
+class _Recorder:
+    "A file object that remembers the OSError of a failed write (libraries such as torch.save report it as another error)."
+    def __init__(self, f): self.f, self.error = f, None
+    def __getattr__(self, name): return getattr(self.f, name)
+    def write(self, b):
+        try: return self.f.write(b)
+        except OSError as e: self.error = e; raise
+
+def _write_through(writer, f):
+    "Call `writer(f)`; a write that failed inside it is raised as the OSError it was."
+    rec = _Recorder(f)
+    try: writer(rec)
+    except Exception:
+        if rec.error is not None: raise rec.error from None
+        raise
+
+def _fsync_dir(d: Path):
+    "Flush a folder's entries to disk (where the platform allows opening a folder)."
+    try: fd = os.open(d, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
 
 def _umask() -> int:
     "The process's umask (read by setting it and putting it back)."

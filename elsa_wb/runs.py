@@ -9,7 +9,7 @@ import contextlib, fcntl, json, math, os, warnings
 from pathlib import Path
 from .events import read_jsonl, JsonlSink, EVENT_KINDS
 from .sparsity import SparsitySpec
-from .files import read_json, write_json, atomic_write
+from .files import read_json, write_json, atomic_write, WriteError
 
 # %% auto #0
 __all__ = ['TINY_RUN', 'RUN_FILES', 'RUN_PARTS', 'STATUSES', 'CONFIG', 'SUMMARY', 'METRICS', 'CHECKPOINT', 'MODEL', 'MARKER',
@@ -242,10 +242,15 @@ def elapsed(self: RunDir) -> float:
 @patch
 def finish(self: RunDir, summary: dict, model=None, tokenizer=None):
     "Complete the run: save `model` (and its tokenizer) under model/ when given, write summary.json, drop the checkpoint."
-    if model is not None:
-        model.save_pretrained(self.model_dir)
-        if tokenizer is not None: tokenizer.save_pretrained(self.model_dir)
-    write_json(self.summary_path, summary)
+    try:
+        if model is not None:
+            try:
+                model.save_pretrained(self.model_dir)
+                if tokenizer is not None: tokenizer.save_pretrained(self.model_dir)
+            except OSError as e: raise WriteError.of(self.model_dir, e) from None
+        write_json(self.summary_path, summary)
+    except WriteError as e:   # the run stays unfinished: its checkpoint is its resume point
+        raise e.then_(f"the run is not finished and {self.path} keeps {self.checkpoint_note()}: resume with the same settings once it can be written") from None
     if self.checkpoint_dir.exists():
         import shutil; shutil.rmtree(self.checkpoint_dir)   # the run is complete: the resume state is no longer needed
 
@@ -270,9 +275,9 @@ def load_model(self: RunDir, dtype=None, device=None, tokenizer: bool = True):
 @contextlib.contextmanager
 def lock(self: RunDir):
     "Hold this run directory for one writer (creating it and its marker); one sentence naming the holder when another process writes it."
-    self.path.mkdir(parents=True, exist_ok=True)
-    if not (self.path / MARKER).exists(): atomic_write(self.path / MARKER, json.dumps(dict(elsa_wb_run=1)))
-    f = open(self.path / LOCK, "a+")
+    if not (self.path / MARKER).exists(): atomic_write(self.path / MARKER, json.dumps(dict(elsa_wb_run=1)))   # creates the folder
+    try: f = open(self.path / LOCK, "a+")
+    except OSError as e: raise WriteError.of(self.path / LOCK, e) from None
     try:
         try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
