@@ -8,7 +8,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test test-slow lab bench bench-quality bench-speed export readme
+.PHONY: install demo test test-slow lab bench bench-quality bench-speed export readme docs
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -43,6 +43,10 @@ test: install
 test-slow: install
 	$(BIN)/nbdev-test --flags slow --n-workers 1 --timing
 	$(BIN)/pytest -q -m slow tests
+
+docs: install   # the notebooks as a website in _docs/site, built offline (scripts/build_docs.py: runs every notebook, about 5 minutes)
+	@$(PY) -c "import mkdocs_jupyter, material" 2>/dev/null || $(BIN)/pip install -q -e ".[dev,docs]"
+	$(PY) scripts/build_docs.py
 
 lab: install
 	$(BIN)/jupyter lab nbs
