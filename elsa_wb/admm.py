@@ -41,7 +41,7 @@ class ADMM:
         self.projection, self.penalty, self.in_dims = cfg.projection, cfg.penalty, dict(in_dims or {})
         self.hessian_source, self.hessian_beta, self.hessian_warmup = cfg.hessian_source, cfg.hessian_beta, cfg.hessian_warmup
         self.z_codec, self.u_codec = get_codec(cfg.z_dtype), get_codec(cfg.u_dtype)
-        self.n_updates, self.last = 0, {}
+        self.n_updates, self.last, self._kept_cache, self._ubuf = 0, {}, {}, None
         self.z, self.u, self.mask, self.mask0, self.h = {}, {}, {}, {}, {}
         with torch.no_grad():
             for n, w in self.weights.items():
@@ -53,9 +53,9 @@ class ADMM:
                 if self.projection == "hessian" and self.hessian_source == "loss": self.h[n] = torch.zeros_like(w32)
 
     def spec_for(self, name: str) -> SparsitySpec: return self.specs.get(name, self.spec)
-    def _select(self, name: str, score: Tensor) -> Tensor:
-        "Keep-mask for one weight (the only place a threshold is chosen; a distributed subclass overrides it)."
-        return keep_mask(score, self.spec_for(name), self.in_dims.get(name, 1))
+    def _select(self, name: str, score: Tensor, scratch: Tensor | None = None) -> Tensor:
+        "Keep-mask for one weight (the only place a threshold is chosen; a distributed subclass overrides it); `scratch`: an int32 buffer."
+        return keep_mask(score, self.spec_for(name), self.in_dims.get(name, 1), scratch=scratch)
     def _reduce_(self, t: Tensor) -> Tensor:
         "Sum statistics over processes in place (one process: nothing to do; a distributed subclass all-reduces)."
         return t
@@ -111,31 +111,54 @@ def _importance(self: ADMM, name: str, w: Tensor, optimizer, step: int) -> Tenso
 
 STATS = ("primal", "norm", "dual", "flips", "flips0", "inter", "union", "inter0", "union0", "numel", "kept")   # per weight, summed
 
+def _buffers(self: ADMM, w: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    "Views shaped like `w` of four scratch buffers sized for the largest weight (fp32 v, fp32 score/z, int32 keys, bool):\n    fresh memory costs a page fault per 4 KiB, several times the arithmetic, so one update allocates only the new masks."
+    if getattr(self, "_ubuf", None) is None or self._ubuf[0].device != w.device:
+        big = max(local_tensor(x).numel() for x in self.weights.values())
+        self._ubuf = [torch.empty(big, device=w.device, dtype=d) for d in (torch.float32, torch.float32, torch.int32, torch.bool)]
+    return tuple(b[:w.numel()].view(w.shape) for b in self._ubuf)
+
+def _kept(self: ADMM, key, mask: Tensor) -> int:
+    "Kept entries of `mask`, counted once per mask object (the previous and the initial masks would be recounted at every update)."
+    c = self._kept_cache.get(key)
+    if c is None or c[0] is not mask: c = self._kept_cache[key] = (mask, int(torch.count_nonzero(mask)))
+    return c[1]
+ADMM._kept = _kept
+
+def _store(codec, packed: dict, x: Tensor) -> dict:
+    "x encoded; an fp32 state is overwritten in place (no new memory)."
+    if codec.name == "fp32": packed["data"].copy_(x); return packed
+    return codec.encode(x)
+
 @torch.no_grad()
 def update(self: ADMM, step: int, optimizer=None) -> dict:
     "z <- Proj(W + u), u <- u + W - z (with the rho schedule's dual rescale); returns residuals and mask drift."
     new_rho = rho_at(step, self.steps, self.rho0, self.rho_final, self.rho_schedule)
     scale = self.rho / new_rho
     stats = torch.zeros(len(self.weights), len(STATS), dtype=torch.float64)
+    norm = torch.linalg.vector_norm
     for i, (n, w) in enumerate(self.weights.items()):
         w32 = local_tensor(w).detach().float()
-        u = self.u_of(n)
-        if scale != 1: u.mul_(scale)
-        v = w32 + u
+        v, sz, keys, both = _buffers(self, w32)
+        torch.add(w32, self.u_codec.view(self.u[n]), alpha=scale, out=v)   # v = W + u (u rescaled for the new rho)
         h = _importance(self, n, w, optimizer, step)
-        m = self._select(n, projection_score(v, h))
-        z_new = v * m
-        dual = float((z_new - self.z_of(n)).square().sum())
-        u = v.sub_(z_new)                        # u + W - z_new (v is no longer needed)
-        self.z[n], self.u[n] = self.z_codec.encode(z_new), self.u_codec.encode(u)
+        score = torch.mul(v, v, out=sz)
+        if h is not None: score.mul_(h)
+        m = self._select(n, score, keys)
+        z_new = torch.mul(v, m.view(torch.uint8), out=sz)   # Proj(v), where the score was (a uint8 view: bool operands take a slow path)
+        z_old = self.z_codec.view(self.z[n])
+        dual = float(norm(torch.sub(z_new, z_old, out=keys.view(torch.float32)))) ** 2
+        primal, wnorm = float(norm(torch.sub(w32, z_new, out=keys.view(torch.float32)))) ** 2, float(norm(w32)) ** 2
+        self.z[n] = _store(self.z_codec, self.z[n], z_new)
+        self.u[n] = _store(self.u_codec, self.u[n], v.sub_(z_new))         # u + W - z_new (fp32: written in place)
         prev, init = self.mask[n], self.mask0[n]
-        # |A xor B| and |A or B| follow from the kept counts and |A and B|: two reductions per mask pair instead of six
-        k_new, k_prev, k_init = int(m.sum()), int(prev.sum()), int(init.sum())
-        inter, inter0 = int((prev & m).sum()), int((init & m).sum())
-        stats[i] = torch.tensor([float((w32 - z_new).square().sum()), float(w32.square().sum()), dual,
-                                 k_prev + k_new - 2 * inter, k_init + k_new - 2 * inter0, inter, k_prev + k_new - inter,
+        # |A xor B| and |A or B| follow from the kept counts and |A and B|
+        k_new, k_prev, k_init = self._kept((n, 'new'), m), self._kept((n, 'prev'), prev), self._kept((n, 'init'), init)
+        inter = int(torch.count_nonzero(torch.logical_and(prev, m, out=both)))
+        inter0 = int(torch.count_nonzero(torch.logical_and(init, m, out=both)))
+        stats[i] = torch.tensor([primal, wnorm, dual, k_prev + k_new - 2 * inter, k_init + k_new - 2 * inter0, inter, k_prev + k_new - inter,
                                  inter0, k_init + k_new - inter0, m.numel(), k_new], dtype=torch.float64)
-        self.mask[n] = m
+        self.mask[n] = m; self._kept_cache[(n, 'prev')] = (m, k_new)
     self._reduce_(stats)                         # one all-reduce under FSDP2: every number below is global
     acc = dict(zip(STATS, stats.sum(0).tolist()))
     per = {n: dict(hamming=r[3] / r[9], sparsity=1 - r[10] / r[9]) for n, r in zip(self.weights, stats.tolist())}

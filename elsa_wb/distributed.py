@@ -107,9 +107,9 @@ class ShardedADMM(ADMM):
 
     def _reduce_(self, t: Tensor) -> Tensor: return _all_reduce_(t)
 
-    def _select(self, name: str, score: Tensor) -> Tensor:
+    def _select(self, name: str, score: Tensor, scratch: Tensor | None = None) -> Tensor:
         spec, w = self.spec_for(name), self.weights[name]
-        if not isinstance(w, DTensor) or spec.ratio == 0: return super()._select(name, score)
+        if not isinstance(w, DTensor) or spec.ratio == 0: return super()._select(name, score, scratch)
         if spec.pattern == "unstructured" and spec.scope == "tensor": return distributed_keep_mask(score, spec.n_pruned(w.numel()))
         from torch.distributed.tensor import Shard
         if self.in_dims.get(name, 1) != 1 or w.placements != (Shard(0),):

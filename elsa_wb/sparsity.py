@@ -95,30 +95,56 @@ def nm_violation(rows: Tensor, n: int, m: int) -> str | None:
     return f"output row {r} has {m - int(zeros[r, g])} non-zeros in input features {g * m}-{g * m + m - 1}, at most {m - n} allowed"
 
 # %% ../nbs/00_sparsity.ipynb #06a25abf
-def _select(score: Tensor, n_drop: int, dim: int | None) -> Tensor:
-    "Boolean keep-mask dropping the `n_drop` lowest scores (over all entries, or along `dim`)."
-    size = score.numel() if dim is None else score.shape[dim]
-    keep = torch.ones_like(score, dtype=torch.bool)
-    if n_drop <= 0: return keep
-    flat = score.reshape(-1) if dim is None else score
-    d = 0 if dim is None else dim
-    if n_drop <= size - n_drop:   # drop the lowest n_drop
-        idx = torch.topk(flat, n_drop, dim=d, largest=False, sorted=False).indices
-        (keep.view(-1) if dim is None else keep).scatter_(d, idx, False)
-    else:                         # keep the highest size - n_drop
-        idx = torch.topk(flat, size - n_drop, dim=d, largest=True, sorted=False).indices
-        keep = torch.zeros_like(keep)
-        (keep.view(-1) if dim is None else keep).scatter_(d, idx, True)
+def _drop_lowest(flat: Tensor, n_drop: int, key: Tensor | None = None) -> Tensor:
+    "Keep-mask of a flat non-negative fp32 score without its `n_drop` lowest entries (ties: the earlier goes first), by radix select; `key`: an int32 scratch."
+    key = torch.bitwise_right_shift(flat.view(torch.int32), 15, out=key)   # the top 16 bits: ordered buckets (a -0.0 has its sign bit set:
+    key.bitwise_and_(0xFFFF)                               # the mask puts it with +0.0 in bucket 0)
+    cum = torch.bincount(key, minlength=1 << 16).cumsum_(0)   # cum[b]: entries in buckets <= b
+    b = int(torch.searchsorted(cum, n_drop, right=True))   # the first bucket that is not dropped whole
+    need = n_drop - (int(cum[b - 1]) if b else 0)          # entries of bucket b still to drop
+    if need == 0: return key >= b                          # bucket b is kept whole
+    keep = torch.eq(key, b)                                # bucket b (this allocation becomes the mask below)
+    idx = keep.nonzero().squeeze(1)                        # in index order
+    torch.gt(key, b, out=keep)
+    order = torch.sort(flat[idx], stable=True).indices     # equal scores keep their index order
+    keep[idx[order[need:]]] = True
     return keep
+
+def _position_keys(score: Tensor, dim: int) -> Tensor:
+    "Unique int64 keys ordered like the scores along `dim`, equal scores by position: (score bits << 32) | position."
+    pos = torch.arange(score.shape[dim], device=score.device).view([-1 if i == dim else 1 for i in range(score.dim())])
+    return (score.contiguous().view(torch.int32).to(torch.int64) << 32) | pos
+
+def _select(score: Tensor, n_drop: int, dim: int | None, scratch: Tensor | None = None) -> Tensor:
+    "Boolean keep-mask dropping the `n_drop` lowest scores (over all entries, or along `dim`); ties: the earlier entry first."
+    size = score.numel() if dim is None else score.shape[dim]
+    if n_drop <= 0: return torch.ones_like(score, dtype=torch.bool)
+    if n_drop >= size: return torch.zeros_like(score, dtype=torch.bool)
+    if score.dtype in (torch.bfloat16, torch.float16): score = score.float()   # exact, same order
+    if score.dtype != torch.float32:   # e.g. float64: a stable sort
+        flat = score.reshape(-1) if dim is None else score
+        d = 0 if dim is None else dim
+        idx = torch.sort(flat, dim=d, stable=True).indices.narrow(d, 0, n_drop)
+        return torch.ones_like(flat, dtype=torch.bool).scatter_(d, idx, False).view_as(score)
+    if dim is None:
+        key = scratch.reshape(-1)[:score.numel()] if scratch is not None else None
+        return _drop_lowest(score.reshape(-1), n_drop, key).view_as(score)
+    key, d = _position_keys(score, dim), dim % score.dim()
+    if n_drop <= size - n_drop:   # drop the lowest n_drop
+        idx = torch.topk(key, n_drop, dim=d, largest=False, sorted=False).indices
+        return torch.ones_like(score, dtype=torch.bool).scatter_(d, idx, False)
+    idx = torch.topk(key, size - n_drop, dim=d, largest=True, sorted=False).indices   # keep the highest size - n_drop
+    return torch.zeros_like(score, dtype=torch.bool).scatter_(d, idx, True)
 
 def keep_mask(score: Tensor,       # non-negative importance of every entry (same shape as the weight)
               spec: SparsitySpec,  # what to prune
               in_dim: int = 1,     # dimension of the input features (1 for nn.Linear, 0 for GPT-2's Conv1D)
+              scratch: Tensor | None = None,  # an int32 buffer of at least score.numel() entries (saves an allocation)
              ) -> Tensor:
-    "Boolean mask (True = kept) that zeroes exactly what `spec` asks, dropping the lowest scores."
+    "Boolean mask (True = kept) that zeroes exactly what `spec` asks, dropping the lowest scores (ties: the earlier entry first)."
     if spec.ratio == 0: return torch.ones_like(score, dtype=torch.bool)
     if spec.pattern == "unstructured" and spec.scope == "tensor":
-        return _select(score, spec.n_pruned(score.numel()), None)
+        return _select(score, spec.n_pruned(score.numel()), None, scratch)
     rows = as_rows(score, in_dim)
     if spec.nm is None:   # per-row quota
         keep = _select(rows, spec.n_pruned(rows.shape[1]), 1)
