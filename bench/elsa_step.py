@@ -125,7 +125,7 @@ def part_timing(args) -> dict:
     admm = build_admm(model, weights, cfg)   # built before any timed step: A and B run with the same memory state
     log(f"timing: {len(weights)} prunable matrices, {sum(w.numel() for w in weights.values()):,} params; preset {args.preset}")
 
-    cpu = {k: [] for k in ("adam_step", "elsa_step", "penalty", "update_magnitude", "update_hessian", "projection",
+    cpu = {k: [] for k in ("adam_step", "elsa_step", "penalty", "update_magnitude", "update_hessian", "projection", "bandwidth_proxy",
                            *(f"{k}_{n}" for n in UPDATE_CODECS for k in ("update", "penalty")))}
     def timed(key, fn, *a, **kw):
         "Run fn; return its wall time (and keep its process CPU time, all threads, under cpu[key])."
@@ -167,9 +167,18 @@ def part_timing(args) -> dict:
         order.append("AB" if first_adam else "BA"); loads.append(os.getloadavg()[0])
         log(f"rep {i}: adam {A[-1]:.3f}s elsa {B[-1]:.3f}s (penalty {pen[-1]:.3f}s) load {os.getloadavg()[0]:.2f}")
 
-    # z/u updates over all matrices: magnitude, then the objective-aware score reading Adam's exp_avg_sq
-    upd_mag = [timed("update_magnitude", admm.update, k * cfg.interval, opt)[0] for k in range(args.update_reps)]
-    log(f"update (magnitude): {upd_mag}")
+    # z/u updates over all matrices: magnitude, then the objective-aware score reading Adam's exp_avg_sq. Each magnitude
+    # update is paired with the memory-bandwidth proxy: one read and one write of every prunable weight (a copy into
+    # buffers allocated beforehand), the least any update must move
+    dst = {n: torch.empty_like(w) for n, w in weights.items()}
+    def proxy():
+        with torch.no_grad():
+            for n, w in weights.items(): dst[n].copy_(w)
+    upd_mag, prox = [], []
+    for k in range(args.update_reps):
+        prox.append(timed("bandwidth_proxy", proxy)[0]); upd_mag.append(timed("update_magnitude", admm.update, k * cfg.interval, opt)[0])
+    del dst
+    log(f"update (magnitude): {upd_mag}; bandwidth proxy {prox}")
     missing = [n for n, w in weights.items() if "exp_avg_sq" not in opt.state.get(w, {})]
     if missing: raise RuntimeError(f"Adam keeps no exp_avg_sq for {len(missing)} prunable weights; cannot time the hessian update.")
     # same ADMM object: after its first update (n_updates >= 1) a 'hessian' ADMM scores h * v^2 with h = exp_avg_sq,
@@ -201,7 +210,7 @@ def part_timing(args) -> dict:
         log(f"z {c['z']}, u {c['u']}: update (magnitude) {upd_codecs[name]}, penalty {pen_codecs[name]}")
         del other
     for w in weights.values(): w.grad = None
-    return dict(adam_step=A, elsa_step=B, penalty=pen, order=order, warmup=warm, update_magnitude=upd_mag,
+    return dict(adam_step=A, elsa_step=B, penalty=pen, order=order, warmup=warm, update_magnitude=upd_mag, bandwidth_proxy=prox,
                 update_codecs=upd_codecs, penalty_codecs=pen_codecs,
                 update_hessian=upd_hes, projection=proj, cpu_seconds=cpu, losses=losses, loadavg_per_rep=loads, loadavg_start=load_start, loadavg_end=os.getloadavg(),
                 cpu_pressure_start=psi_start, cpu_pressure_end=cpu_pressure(),
@@ -261,11 +270,25 @@ def overhead(elsa: float, update: float, adam: float, interval: int) -> float:
     return (per - adam) / per
 
 
+BUDGETS = (32, 120, 960)   # ADMM steps at which the overhead at the budget rule's interval is reported
+
+
+def at_rule_interval(a: float, p: float, um: float, tokens_per_step: int) -> dict:
+    "For each budget of BUDGETS: the budget rule's interval at this step size and the ADMM overhead it gives (penalty + amortised update over the step)."
+    from elsa_wb.config import budget_rule
+    out = {}
+    for steps in BUDGETS:
+        i = budget_rule(steps, tokens_per_step=tokens_per_step)["interval"]
+        out[str(steps)] = dict(interval=i, overhead_fraction=(p + um / i) / (a + p + um / i))
+    return out
+
+
 def summarise(args, timing: dict, mem: dict, wall: float, load_start, commit_start) -> dict:
     from elsa_wb.memory import bytes_per_param
     from elsa_wb.provenance import git_commit, environment
     a, e, p = median(timing["adam_step"]), median(timing["elsa_step"]), median(timing["penalty"])
     um, uh = median(timing["update_magnitude"]), median(timing["update_hessian"])
+    bw, tokens = median(timing["bandwidth_proxy"]), args.batch_size * args.seqlen * args.grad_accum
     paired = [y - x for x, y in zip(timing["adam_step"], timing["elsa_step"])]
     aux = {k: (m["z_bytes"] + m["u_bytes"]) / m["prunable_params"] for k, m in mem.items()}
     ratio = aux["elsa_l"] / aux["fp32"]
@@ -290,6 +313,11 @@ def summarise(args, timing: dict, mem: dict, wall: float, load_start, commit_sta
         timed_preset=args.preset, sparsity=args.sparsity, elsa_config=timing["config"], optimizer=timing["optimizer"],
         adam_step_seconds=a, elsa_step_seconds=e, penalty_seconds=p,
         update_seconds=um, update_seconds_hessian=uh,
+        # the same weights copied once (read + write), timed alternately with the updates: the update's distance from the memory limit
+        bandwidth_proxy_seconds=bw, update_over_bandwidth_proxy=um / bw,
+        # an update costs as much as a training step on this many tokens (what the budget rule's UPDATE_TOKENS stands for)
+        update_cost_tokens=um / (a + p) * tokens,
+        overhead_at_rule_interval=at_rule_interval(a, p, um, tokens),
         # the magnitude update and the penalty hook with other z/u codecs (same run, same weights): medians
         update_seconds_by_codecs={k: dict(z=UPDATE_CODECS[k]["z"], u=UPDATE_CODECS[k]["u"], seconds=median(v),
                                           penalty_seconds=median(timing["penalty_codecs"][k]))
@@ -325,6 +353,7 @@ def summarise(args, timing: dict, mem: dict, wall: float, load_start, commit_sta
         raw=dict(adam_step_seconds=timing["adam_step"], elsa_step_seconds=timing["elsa_step"],
                  penalty_seconds=timing["penalty"], order=timing["order"], warmup_seconds=timing["warmup"],
                  update_seconds_magnitude=timing["update_magnitude"], update_seconds_hessian=timing["update_hessian"],
+                 bandwidth_proxy_seconds=timing["bandwidth_proxy"],
                  update_seconds_by_codecs=timing["update_codecs"], penalty_seconds_by_codecs=timing["penalty_codecs"],
                  projection_seconds=timing["projection"], losses=timing["losses"],
                  loadavg_1min_per_rep=timing["loadavg_per_rep"], cpu_seconds=timing["cpu_seconds"]),
@@ -350,6 +379,11 @@ def markdown(r: dict) -> str:
             ("penalty hook alone, median (s)", fmt(r["penalty_seconds"])),
             (f"ADMM update, {r['n_matrices']} matrices, magnitude (s)", fmt(r["update_seconds"])),
             ("ADMM update, hessian (exp_avg_sq) (s)", fmt(r["update_seconds_hessian"])),
+            ("bandwidth proxy: one read + write of the same weights (s)", fmt(r["bandwidth_proxy_seconds"])),
+            ("update / bandwidth proxy", fmt(r["update_over_bandwidth_proxy"], 2)),
+            ("an update costs a training step of (tokens)", fmt(r["update_cost_tokens"], 0)),
+            *((f"budget rule at {k} ADMM steps: interval / ADMM overhead", f"{v['interval']} / {fmt(v['overhead_fraction'])}")
+              for k, v in r["overhead_at_rule_interval"].items()),
             *((f"ADMM update, magnitude / penalty hook, z {v['z']}, u {v['u']} (s)", f"{fmt(v['seconds'])} / {fmt(v['penalty_seconds'])}")
               for v in r["update_seconds_by_codecs"].values()),
             ("step_ratio (ELSA + update/32) / Adam", fmt(r["step_ratio"])),

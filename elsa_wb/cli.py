@@ -13,7 +13,7 @@ from .evaluate import text_perplexity
 from .elsa import NonFiniteLoss
 from .runs import RunDir
 from .run import RunSpec, METHODS, SPEC_KEYS, execute, load_spec, format_summary, protocol_line
-from .compare import compare, demo, SPARSITIES, COMPARE_METHODS, DEMO_STEPS
+from .compare import compare, demo, SPARSITIES, COMPARE_METHODS, DEMO_STEPS, DEMO_WINDOWS
 
 # %% auto #0
 __all__ = ['add_config_options', 'spec_from_args', 'cmd_fetch', 'cmd_eval', 'cmd_prune', 'cmd_compare', 'cmd_demo', 'cmd_report',
@@ -128,7 +128,7 @@ def parser() -> argparse.ArgumentParser:
     _run_options(c); c.set_defaults(fn=cmd_compare)
     d = sub.add_parser("demo", help="dense vs magnitude vs SparseGPT vs a short ELSA run on the embedded model (what `make demo` runs)")
     d.add_argument("--model", default=None); d.add_argument("--elsa-steps", type=int, default=None, help=f"ELSA's optimizer steps, the last quarter masked (default {DEMO_STEPS})")
-    d.add_argument("--windows", type=int, default=16, help="evaluation windows of 512 tokens (default 16)")
+    d.add_argument("--windows", type=int, default=DEMO_WINDOWS, help=f"evaluation windows of 512 tokens (default {DEMO_WINDOWS})")
     d.add_argument("--out", default=None, help="also write demo.json here"); d.set_defaults(fn=cmd_demo)
     rp = sub.add_parser("report", help="a self-contained HTML report of run directories (figures, summaries, a comparison)")
     rp.add_argument("runs", nargs="+", help="run directories or folders holding them (e.g. a compare --out folder)")

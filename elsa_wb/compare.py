@@ -17,8 +17,9 @@ from .grid import run_grid
 from .views import finite_number, text_key, format_table, markdown_table, ratio_lines, compare_figure, compare_html
 
 # %% auto #0
-__all__ = ['SPARSITIES', 'COMPARE_METHODS', 'PROTOCOL_KEYS', 'DEMO_STEPS', 'DEMO_ELSA', 'cell_name', 'plan', 'cell_row',
-           'add_ratios', 'write_compare', 'load_compare', 'compare_cells', 'compare_config', 'compare', 'demo']
+__all__ = ['SPARSITIES', 'COMPARE_METHODS', 'PROTOCOL_KEYS', 'DEMO_STEPS', 'DEMO_WINDOWS', 'DEMO_ELSA', 'NEXT_STEPS', 'cell_name',
+           'plan', 'cell_row', 'add_ratios', 'write_compare', 'load_compare', 'compare_cells', 'compare_config',
+           'compare', 'demo']
 
 # %% ../nbs/51_compare.ipynb #8bb89a05
 SPARSITIES = ("0.5", "0.7", "0.8", "0.9")
@@ -166,10 +167,14 @@ from .data import corpus, calibration_windows, train_stream
 from .evaluate import text_perplexity
 from .config import EVAL_TEXT, TRAIN_TEXT
 
-DEMO_STEPS = 32   # ELSA's optimizer steps in the demo (ADMM + masked)
-DEMO_ELSA = dict(batch_size=2, grad_accum=1, seqlen=256, eval_every=0, checkpoint_every=0, calib_windows=16)   # on top of ElsaConfig.cpu_budget; lr, interval: the budget rule
+DEMO_STEPS = 16     # ELSA's optimizer steps in the demo (ADMM + masked)
+DEMO_WINDOWS = 8    # evaluation windows (of Protocol.seqlen tokens) per row
+DEMO_ELSA = dict(batch_size=2, grad_accum=1, seqlen=128, eval_every=0, checkpoint_every=0, calib_windows=8)   # on top of ElsaConfig.cpu_budget; lr, interval: the budget rule
+NEXT_STEPS = ("for the full picture: `elsa-wb compare --sparsity 0.5 0.7 0.9 --out runs/compare` "
+              "(the methods side by side at every sparsity, one resumable run directory per cell, a table and a figure); `make bench-quality` "
+              "(the README's tables: hours on a CPU); `make lab` (the panels: sweeps and live views in JupyterLab)")
 
-def demo(model_id: str = DEFAULT_MODEL, sparsities=(0.5, 0.7, 0.9), elsa_sparsities=(0.7, 0.9), windows: int = Protocol.windows,
+def demo(model_id: str = DEFAULT_MODEL, sparsities=(0.5, 0.7, 0.9), elsa_sparsities=(0.9,), windows: int = DEMO_WINDOWS,
          seqlen: int = Protocol.seqlen, elsa_steps: int | None = None, out: str | Path | None = None, command: str | None = None) -> list[dict]:
     "Dense vs magnitude vs a short ELSA run on the embedded model; prints and returns the table rows."
     t_all = time.time()
@@ -205,6 +210,7 @@ def demo(model_id: str = DEFAULT_MODEL, sparsities=(0.5, 0.7, 0.9), elsa_sparsit
     print(protocol_line(dense))
     print(f"model weights: {EMBEDDED.get(model_id, {}).get('source', model_id)} (4-bit dequantised: numbers differ from bf16-checkpoint papers)")
     print(f"total demo time {time.time() - t_all:.0f} s on {environment()['device']}")
+    print(f"next, {NEXT_STEPS}.")
     if out:
         write_json(Path(out) / "demo.json", dict(rows=rows, protocol=dense["protocol"], elsa=runner.cfg.to_dict() if elsa_sparsities else None,
                                                  command=command, seconds=round(time.time() - t_all, 1), **environment()))

@@ -13,8 +13,9 @@ from .lowprec import CODECS
 
 # %% auto #0
 __all__ = ['RHO_SCHEDULES', 'PROJECTIONS', 'HESSIAN_SOURCES', 'PENALTIES', 'PRUNERS', 'INITS', 'LR_SCALES', 'DTYPES', 'LR_COVER',
-           'LR_MAX', 'EVAL_TEXT', 'TRAIN_TEXT', 'CALIB_SEQLEN', 'CHOICES', 'TRUE', 'FALSE', 'budget_rule', 'ElsaConfig',
-           'resolve_device', 'device_choices', 'Protocol', 'FieldInfo', 'config_fields', 'parse_field']
+           'LR_MAX', 'UPDATE_TOKENS', 'UPDATE_OVERHEAD', 'EVAL_TEXT', 'TRAIN_TEXT', 'CALIB_SEQLEN', 'CHOICES', 'TRUE',
+           'FALSE', 'budget_rule', 'ElsaConfig', 'resolve_device', 'device_choices', 'Protocol', 'FieldInfo',
+           'config_fields', 'parse_field']
 
 # %% ../nbs/03_config.ipynb #2fb205e3
 RHO_SCHEDULES = ("constant", "linear", "cosine", "exponential")   # rho from `rho` to `rho_final` (see `admm.rho_at`)
@@ -30,12 +31,20 @@ DTYPES = ("float32", "bfloat16", "float16", "float64")   # float64: exact-equali
 LR_COVER = 2.0   # how many weight-RMS a prunable weight can travel over a run under the budget rule (measured: 2 beats 1)
 LR_MAX = 5e-4    # cap of the rule's lr (before the per-matrix RMS/0.02 factor)
 
+UPDATE_TOKENS = 64       # a z/u update costs about a training step on this many tokens (bench/results/elsa_step.json: update_cost_tokens)
+UPDATE_OVERHEAD = 0.08   # the budget rule keeps the z/u updates' share of the training time at most this
+
 def budget_rule(steps: int,                     # ADMM steps: set the interval
                 total_steps: int | None = None, # all optimizer steps, masked fine-tuning included (default `steps`): set the lr
+                tokens_per_step: int | None = None,  # tokens of one optimizer step: bounds the updates' share of the time
                ) -> dict:
     "lr and interval for a run of `steps` ADMM steps (the documented default rule)."
     total = max(int(steps if total_steps is None else total_steps), 1)
-    return dict(lr=min(2 * LR_COVER * 0.02 / total, LR_MAX), interval=min(32, max(1, int(steps) // 16)))
+    interval = min(32, max(1, int(steps) // 16))
+    if tokens_per_step:
+        f = UPDATE_OVERHEAD
+        interval = max(interval, math.ceil(UPDATE_TOKENS * (1 - f) / (f * tokens_per_step)))
+    return dict(lr=min(2 * LR_COVER * 0.02 / total, LR_MAX), interval=min(interval, max(1, int(steps))))
 
 # %% ../nbs/03_config.ipynb #df7682f0
 @dataclass(frozen=True)
@@ -123,7 +132,8 @@ def to_dict(self: ElsaConfig) -> dict: return asdict(self)
 @patch
 def effective(self: ElsaConfig) -> ElsaConfig:
     "This config with every None filled by the budget rule (what a run actually uses)."
-    return dataclasses.replace(self, **{k: v for k, v in budget_rule(self.steps, self.total_steps).items() if getattr(self, k) is None})
+    rule = budget_rule(self.steps, self.total_steps, self.batch_size * self.grad_accum * self.seqlen)
+    return dataclasses.replace(self, **{k: v for k, v in rule.items() if getattr(self, k) is None})
 
 @patch(cls_method=True)
 def from_dict(cls: ElsaConfig, d: dict) -> ElsaConfig:
