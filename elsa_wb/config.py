@@ -31,7 +31,7 @@ DTYPES = ("float32", "bfloat16", "float16", "float64")   # float64: exact-equali
 LR_COVER = 2.0   # how many weight-RMS a prunable weight can travel over a run under the budget rule (measured: 2 beats 1)
 LR_MAX = 5e-4    # cap of the rule's lr (before the per-matrix RMS/0.02 factor)
 
-UPDATE_TOKENS = 64       # a z/u update costs about a training step on this many tokens (bench/results/elsa_step.json: update_cost_tokens)
+UPDATE_TOKENS = 100      # a z/u update costs about a training step on this many tokens (bench/results/elsa_step.json: update_cost_tokens, 99 measured)
 UPDATE_OVERHEAD = 0.08   # the budget rule keeps the z/u updates' share of the training time at most this
 
 def budget_rule(steps: int,                     # ADMM steps: set the interval
