@@ -130,10 +130,13 @@ def _store(codec, packed: dict, x: Tensor) -> dict:
     if codec.name == "fp32": packed["data"].copy_(x); return packed
     return codec.encode(x)
 
+
+# %% ../nbs/04_admm.ipynb #6c1d2e40
 @torch.no_grad()
 def update(self: ADMM, step: int, optimizer=None) -> dict:
     "z <- Proj(W + u), u <- u + W - z (with the rho schedule's dual rescale); returns residuals and mask drift."
-    new_rho = rho_at(step, self.steps, self.rho0, self.rho_final, self.rho_schedule)
+    last = (max(self.steps, 1) - 1) // self.interval * self.interval   # the ADMM phase's last z/u update: rho_final there
+    new_rho = rho_at(step, last + 1, self.rho0, self.rho_final, self.rho_schedule)
     scale = self.rho / new_rho
     stats = torch.zeros(len(self.weights), len(STATS), dtype=torch.float64)
     norm = torch.linalg.vector_norm

@@ -284,16 +284,19 @@ def outlier_ratios(model: nn.Module, calib: Tensor, M: float = 5.0, batch_size: 
     return lod
 
 def owl_allocation(lod: list[float], ratio: float, lam: float = 0.08) -> list[float]:
-    "Per-block ratios r - lam * (D - mean D) / max|D - mean D|: mean `ratio`, each within ratio +- lam."
-    if not (0 <= ratio - lam and ratio + lam < 1):
-        raise ValueError(f"lam={lam} moves block ratios outside [0, 1) at ratio {ratio}: use lam <= {min(ratio, 1 - ratio):.3g} (exclusive at the top).")
+    "OWL's per-block ratios r - 2 lam (D - mean D) / (max D - min D): mean `ratio`, most and least pruned block 2 lam apart."
     d = torch.tensor(lod, dtype=torch.float64)
-    c = d - d.mean()
-    span = float(c.abs().max()) if len(c) else 0.0
-    return [ratio] * len(lod) if span == 0 else (ratio - lam * c / span).tolist()
+    span = float(d.max() - d.min()) if len(d) else 0.0
+    if span == 0: return [ratio] * len(lod)
+    r = ratio - 2 * lam * (d - d.mean()) / span
+    if float(r.min()) < 0 or float(r.max()) >= 1:
+        k = int(r.argmax() if float(r.max()) >= 1 else r.argmin())
+        raise ValueError(f"OWL's allocation gives block {k} the ratio {float(r[k]):.3f}, outside [0, 1), at sparsity {ratio} with lam={lam}: "
+                         f"use a lower sparsity or a smaller lam (the blocks' ratios spread over 2 x lam).")
+    return r.tolist()
 
 def owl_specs(model: nn.Module, calib: Tensor, spec: SparsitySpec,
-              lam: float = 0.08,    # largest deviation of a block's ratio from spec.ratio
+              lam: float = 0.08,    # OWL's lambda: the most and the least pruned block are 2 lam apart
               M: float = 5.0,       # outlier threshold, in multiples of the block's mean Wanda score
               batch_size: int = 4, progress: bool = True) -> dict[str, SparsitySpec]:
     "Per-matrix unstructured specs with OWL's block allocation around `spec.ratio` (pass them to `prune(..., specs=)`)."

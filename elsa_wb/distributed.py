@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from .sparsity import SparsitySpec, DTensor, local_tensor
 from .admm import ADMM
 from .config import ElsaConfig, resolve_device
-from .elsa import Elsa, start_masks, save_checkpoint, load_checkpoint
+from .elsa import Elsa, start_masks, save_checkpoint, load_checkpoint, weight_rms
 from .models import decoder_blocks
 from .files import atomic_write, read_json
 
@@ -135,17 +135,19 @@ class DistributedElsa(Elsa):
     admm_class = ShardedADMM
 
     def __init__(self, model: nn.Module, cfg: ElsaConfig, callbacks: list | None = None, checkpoint_dir=None,
-                 init_masks: dict | None = None, calib: Tensor | None = None, specs: dict | None = None, mesh=None):
+                 init_masks: dict | None = None, calib: Tensor | None = None, specs: dict | None = None, mesh=None,
+                 dense_rms: dict | None = None):
         cfg = cfg.effective()
         self.mesh = mesh if mesh is not None else init_distributed(cfg.device)
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         if cfg.batch_size % self.world:
             raise ValueError(f"batch_size {cfg.batch_size} is not a multiple of the {self.world} processes: each global batch is split evenly, "
                              f"so use --batch-size {self.world * max(1, cfg.batch_size // self.world)} (or another multiple of {self.world}).")
+        if dense_rms is None: dense_rms = weight_rms(model)   # the lr rule's input, from the full dense model
         if init_masks is None: init_masks = start_masks(model, cfg, calib, specs)   # the one-shot init on the full model, the same everywhere
         model.to(resolve_device(cfg.device), getattr(torch, cfg.dtype))
         shard_model(model, self.mesh)
-        super().__init__(model, cfg, callbacks, checkpoint_dir, init_masks=init_masks, specs=specs)
+        super().__init__(model, cfg, callbacks, checkpoint_dir, init_masks=init_masks, specs=specs, dense_rms=dense_rms)
 
     def next_batches(self, stream) -> list[Tensor]:
         b = self.cfg.batch_size // self.world

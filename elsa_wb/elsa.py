@@ -19,22 +19,30 @@ from .baselines import prune
 
 
 # %% auto #0
-__all__ = ['LR_REFERENCE_RMS', 'CHECKPOINT_FILE', 'PREVIOUS_FILE', 'make_optimizer', 'linear_decay', 'NonFiniteLoss',
-           'train_step', 'mean_loss', 'projected_loss', 'save_checkpoint', 'load_checkpoint', 'load_latest',
-           'rng_state', 'set_rng_state', 'start_masks', 'Elsa']
+__all__ = ['LR_REFERENCE_RMS', 'CHECKPOINT_FILE', 'PREVIOUS_FILE', 'weight_rms', 'matrix_lrs', 'make_optimizer', 'linear_decay',
+           'NonFiniteLoss', 'train_step', 'mean_loss', 'projected_loss', 'save_checkpoint', 'load_checkpoint',
+           'load_latest', 'rng_state', 'set_rng_state', 'start_masks', 'Elsa']
 
 # %% ../nbs/21_elsa.ipynb #ec9337e0
 LR_REFERENCE_RMS = 0.02   # weight RMS of LLaMA-2-7B, where the paper's lr was tuned
 
-def make_optimizer(model: nn.Module, cfg: ElsaConfig) -> torch.optim.Optimizer:
-    "Adam over all trainable parameters; per-matrix lr groups when cfg.lr_scale == 'rms'."
+def weight_rms(model: nn.Module) -> dict[str, float]:
+    "The RMS of every prunable weight (read it from the dense model: the per-matrix lr rule's input)."
+    return {n: float(full_value(w.detach().float().square().mean()).sqrt()) for n, w in prunable(model).items()}
+
+def matrix_lrs(cfg: ElsaConfig, rms: dict[str, float]) -> dict[str, float]:
+    "Each prunable matrix's peak lr: cfg.lr, times RMS / 0.02 with lr_scale='rms'."
+    cfg = cfg.effective()
+    return {n: cfg.lr * (r / LR_REFERENCE_RMS if cfg.lr_scale == "rms" else 1.0) for n, r in rms.items()}
+
+def make_optimizer(model: nn.Module, cfg: ElsaConfig, rms: dict[str, float] | None = None) -> torch.optim.Optimizer:
+    "Adam over all trainable parameters; a group per prunable matrix with its lr from `matrix_lrs` (rms: the dense weights', default read now)."
     cfg = cfg.effective()   # lr left at None means the budget rule
     params = [p for p in model.parameters() if p.requires_grad]
-    if cfg.lr_scale == "rms":
-        pw = {id(w): w for w in prunable(model).values()}
-        groups = [dict(params=[p for p in params if id(p) not in pw], lr=cfg.lr)]
-        groups += [dict(params=[w], lr=cfg.lr * float(full_value(w.detach().float().square().mean()).sqrt()) / LR_REFERENCE_RMS) for w in pw.values()]
-    else: groups = [dict(params=params, lr=cfg.lr)]
+    pw = prunable(model)
+    lrs = matrix_lrs(cfg, rms if rms is not None else weight_rms(model))
+    ids = {id(w) for w in pw.values()}
+    groups = [dict(params=[p for p in params if id(p) not in ids], lr=cfg.lr)] + [dict(params=[w], lr=lrs[n], name=n) for n, w in pw.items()]
     try:   # the fused kernel (CPU and CUDA) is several times faster than the per-tensor loop on 2 CPU cores
         return torch.optim.Adam(groups, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, fused=True)
     except (RuntimeError, ValueError):
@@ -153,8 +161,10 @@ class Elsa:
                  checkpoint_dir: str | Path | None = None,       # where checkpoints go (None: no checkpoints)
                  init_masks: dict[str, Tensor] | None = None,   # z0 from given masks (overrides cfg.init)
                  calib: Tensor | None = None,                    # calibration windows [n, seqlen] for a data-driven cfg.init
-                 specs: dict[str, SparsitySpec] | None = None):  # per-matrix specs overriding cfg.spec (e.g. `owl_specs`)
+                 specs: dict[str, SparsitySpec] | None = None,   # per-matrix specs overriding cfg.spec (e.g. `owl_specs`)
+                 dense_rms: dict[str, float] | None = None):     # the dense weights' RMS for the lr rule (default: read here, before any pruning)
         cfg = cfg.effective()   # the budget rule fills what the user left at None
+        self.rms = dense_rms if dense_rms is not None else weight_rms(model)   # before start_masks prunes anything
         if init_masks is None: init_masks = start_masks(model, cfg, calib, specs)
         self.model, self.cfg, self.callbacks = model, cfg, list(callbacks or [])
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
@@ -162,7 +172,7 @@ class Elsa:
         self.model.to(resolve_device(cfg.device), getattr(torch, cfg.dtype))
         if cfg.activation_checkpointing: self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=dict(use_reentrant=False))
         self.weights = prunable(model)
-        self.optimizer = make_optimizer(model, cfg)
+        self.optimizer = make_optimizer(model, cfg, self.rms)
         self.scheduler = linear_decay(self.optimizer, cfg.total_steps, cfg.warmup_steps)
         self.admm = self.admm_class(self.weights, cfg, in_dims=input_dims(model), init_masks=init_masks, specs=specs)
         if cfg.warm_start:   # W starts feasible, W = z0 (a no-op after a one-shot method pruned it; masks are local shards under FSDP2)
@@ -285,7 +295,7 @@ def fit(self: Elsa, stream, eval_windows: Tensor | None = None, resume: bool = F
     if cfg.steps == 0 and self.masks is None:   # no ADMM phase: masked fine-tuning of the initial mask (e.g. a one-shot method's)
         self.masks = {n: m.clone() for n, m in self.admm.mask.items()}; self._apply_masks()
     self.model.train()
-    self._emit(event="start", steps=cfg.total_steps, start_step=self.step, resumed=resumed, config=cfg.to_dict(),
+    self._emit(event="start", steps=cfg.total_steps, start_step=self.step, resumed=resumed, config=cfg.to_dict(), lr_per_matrix=matrix_lrs(cfg, self.rms),
                model=model_name(self.model), prunable_params=sum(w.numel() for w in self.weights.values()))
     try:
         while self.step < cfg.total_steps: self.train_one(stream, eval_windows)

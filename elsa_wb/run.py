@@ -16,7 +16,7 @@ from .data import corpus, eval_tokens, train_stream, calibration_windows, is_eva
 from . import evaluate
 from .evaluate import text_perplexity, max_positions
 from .baselines import prune, owl_specs, owl_allocation
-from .elsa import Elsa, NonFiniteLoss
+from .elsa import Elsa, NonFiniteLoss, weight_rms
 from .events import ProgressSink
 from .runs import RunDir
 
@@ -126,7 +126,7 @@ def check(self: RunSpec, distributed: bool = False) -> RunSpec:
     if self.method == DENSE and self.spec.ratio: raise ValueError(f"The dense reference prunes nothing, but sparsity {self.spec} was given: use sparsity 0.")
     if self.owl and self.method != DENSE:
         if self.spec.nm is not None: raise ValueError(f"OWL allocates unstructured ratios, but the sparsity is {self.spec.pattern}: drop --owl or use a ratio such as 0.5.")
-        owl_allocation([0.0, 1.0], self.spec.ratio)   # OWL's +-lam must stay inside [0, 1) at this ratio
+        owl_allocation([0.0, 1.0], self.spec.ratio)   # two blocks at ratio +- lam must fit in [0, 1) (a skewed LOD is checked once measured)
     if distributed and self.training_config() is None:
         raise ValueError(f"--distributed shards the training methods (elsa and the +ft controls); {self.method} is one-shot: run it without --distributed.")
     for t in (self.protocol.text, *self.protocol.extra_texts): corpus(t)   # unknown or missing corpora fail now
@@ -172,7 +172,7 @@ def prune_once(spec: RunSpec, model, calib, specs, progress: bool = True) -> dic
 
 # %% ../nbs/41_run.ipynb #0f6d799f
 def train(spec: RunSpec, run: RunDir, model, tok, masks, calib, specs, callbacks=(), progress: bool = True,
-          resume: bool = False, distributed: bool = False):
+          resume: bool = False, distributed: bool = False, dense_rms: dict | None = None):
     "Step 5: ELSA or the masked fine-tuning into the run directory; (model, training summary) -- (None, None) on processes > 0 of a distributed run."
     cfg = spec.training_config()
     if cfg is None: return model, None
@@ -184,7 +184,7 @@ def train(spec: RunSpec, run: RunDir, model, tok, masks, calib, specs, callbacks
     if distributed: from elsa_wb.distributed import DistributedElsa as Loop
     else: Loop = Elsa
     runner = Loop(model, cfg, callbacks=sinks, checkpoint_dir=run.checkpoint_dir, init_masks=masks,
-                  calib=calib if spec.method == "elsa" else None, specs=specs)
+                  calib=calib if spec.method == "elsa" else None, specs=specs, dense_rms=dense_rms)
     _LIVE["runner"] = runner
     try: summary = runner.fit(stream, eval_windows=held, resume=resume)
     except NonFiniteLoss: raise
@@ -288,8 +288,9 @@ def execute(spec: RunSpec,               # what to run
         t0 = time.time()
         calib = calibrate(spec, tok)
         specs = allocate(spec, model, calib, progress)
+        rms = weight_rms(model)   # the lr rule reads the dense weights, for every arm (the +ft controls are pruned next)
         masks = prune_once(spec, model, calib, specs, progress)
-        model, trained = train(spec, run, model, tok, masks, calib, specs, callbacks, progress, resume, distributed)
+        model, trained = train(spec, run, model, tok, masks, calib, specs, callbacks, progress, resume, distributed, rms)
         if model is None: return None   # a distributed run's other processes
         prune_s = time.time() - t0
         summary = summarize(spec, measure(spec, model, tok, progress), trained, model, earlier + prune_s, prune_s)
