@@ -181,7 +181,8 @@ def main(argv=None) -> int:
     try:
         base = RunSpec(model=a.model, elsa=spec_from_args(a).elsa, train_text=TRAIN_TEXT, owl=a.owl,
                        protocol=Protocol(text=EVAL_TEXT, seqlen=SEQLEN, windows=a.windows, extra_texts=(SECOND_TEXT,), zero_shot=a.zero_shot))
-        rec = compare(base, a.sparsity, a.methods, a.runs, progress=not a.no_progress, command=command)
+        rec = compare(base, a.sparsity, a.methods, a.runs, progress=not a.no_progress, command=command,
+                      save_model=False)   # the table needs no weights: 540 MB per SmolLM2 cell otherwise
     except (ValueError, FileNotFoundError, NonFiniteLoss, RuntimeError) as e:
         print(f"bench/quality.py: error: {e}", file=sys.stderr); return 2
     except KeyboardInterrupt:

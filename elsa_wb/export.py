@@ -166,27 +166,27 @@ def run_manifest(config: dict, summary: dict, run_dir: str | Path) -> dict:
                 training=config.get("elsa"), train_summary=summary.get("train"), calib=calib,
                 source_run=str(Path(run_dir).resolve()), run_config=config)
 
-def export_run(run_dir: str | Path,         # a finished `elsa-wb prune ... --save-model` run directory
+def export_run(run_dir: str | Path,         # a finished `elsa-wb prune ...` run directory
                out: str | Path,             # export directory to create (or an empty one)
                format: str | None = None,   # "2:4" or any N:M: check and record the pattern
               ) -> dict:
     "Export the saved model of a finished run with a manifest from its config.json and summary.json; returns the manifest."
     run = Path(run_dir)
-    if not run.is_dir(): raise FileNotFoundError(f"Run directory {run} does not exist: pass the --out directory of an `elsa-wb prune ... --save-model` run.")
+    if not run.is_dir(): raise FileNotFoundError(f"Run directory {run} does not exist: pass the --out directory of an `elsa-wb prune ...` run.")
     r = RunDir(run)
     if not r.summary_path.exists():
         if r.config_path.exists():
-            raise ValueError(f"{run} holds an unfinished run (no summary.json): finish it with its `elsa-wb prune` command plus --resume --save-model, then export.")
-        raise ValueError(f"{run} is not a run directory (no summary.json): pass the --out directory of a finished `elsa-wb prune ... --save-model` run.")
+            raise ValueError(f"{run} holds an unfinished run (no summary.json): finish it with its `elsa-wb prune` command plus --resume, then export.")
+        raise ValueError(f"{run} is not a run directory (no summary.json): pass the --out directory of a finished `elsa-wb prune ...` run.")
     if not r.model_dir.is_dir():
-        raise ValueError(f"{run} was pruned without --save-model, so its pruned weights were never written and a finished run cannot be reopened: "
-                         f"re-run `elsa-wb prune ... --save-model` into a new --out directory and export that.")
+        raise ValueError(f"{run} was pruned with --no-save-model, so its pruned weights were never written and a finished run cannot be reopened: "
+                         f"re-run its `elsa-wb prune ...` without --no-save-model into a new --out directory and export that.")
     _refuse_nonempty(Path(out)); parse_format(format)   # fail before loading anything
     summary, config = r.summary, r.config
     model, tok = r.load_model()
     want, got = (summary.get("sparsity_report") or {}).get("total"), sparsity_report(model)["total"]
     if want is not None and got != want:
-        raise ValueError(f"{run / 'model'} has {got:.4%} zeros but summary.json records {want:.4%}: model/ was changed after the run; re-run the prune with --save-model.")
+        raise ValueError(f"{run / 'model'} has {got:.4%} zeros but summary.json records {want:.4%}: model/ was changed after the run; re-run the prune into a new --out directory.")
     return export_model(model, tok, out, format=format, manifest=run_manifest(config, summary, run))
 
 # %% ../nbs/60_export.ipynb #a4e49562
@@ -210,8 +210,8 @@ def cmd_export(a: argparse.Namespace) -> dict:
 
 def add_parser(sub) -> argparse.ArgumentParser:
     "Add the `export` subcommand to an argparse subparsers object; returns its parser."
-    x = sub.add_parser("export", help="export a run saved with --save-model: a from_pretrained-loadable directory with masks and a manifest")
-    x.add_argument("run", metavar="RUN_DIR", help="a finished run directory of `elsa-wb prune ... --save-model`")
+    x = sub.add_parser("export", help="export a finished run: a from_pretrained-loadable directory with masks and a manifest")
+    x.add_argument("run", metavar="RUN_DIR", help="a finished run directory of `elsa-wb prune ...`")
     x.add_argument("--out", required=True, help="export directory to create (must not exist, or be empty)")
     x.add_argument("--format", default=None, metavar="N:M", help="check that every prunable matrix is N:M sparse (e.g. 2:4) and record it")
     x.set_defaults(fn=cmd_export)

@@ -79,6 +79,8 @@ class _Panel:
     "What both panels share: the status line, the error area, the thread, Stop and the progress sink."
     def _init_common(self, root):
         self.root = W.Text(str(root), description="runs root", tooltip="the folder the run directories are written under", style=dict(description_width="90px"))
+        self.save_model = W.Checkbox(value=bool(self.run_kw.get("save_model", True)), description="save model", indent=False,
+                                     tooltip="keep each run's pruned model under <run>/model (what export, eval --run and speed read)")
         self.start_button = W.Button(description="Start", button_style="success", icon="play")
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.progress = W.IntProgress(value=0, min=0, max=1, description="steps", style=dict(description_width="50px"))
@@ -177,7 +179,7 @@ class RunPanel(_Panel):
         self.views.children = [self.view.widget]
         self.widget = W.VBox([W.HTML("<b>elsa_wb: one pruning run</b>"),
                               W.GridBox(list(self.controls.values()), layout=W.Layout(grid_template_columns="repeat(3, 260px)")),
-                              W.HBox([self.root, self.name, self.resume]), W.HBox([self.start_button, self.stop_button, self.progress]),
+                              W.HBox([self.root, self.name, self.resume, self.save_model]), W.HBox([self.start_button, self.stop_button, self.progress]),
                               self.status, self.log, self.views])
 
 def _auto_name(root: Path, stem: str) -> str:
@@ -210,7 +212,7 @@ def job(self: RunPanel) -> dict:
     name = self.name.value.strip() or _auto_name(root, cell_name(method, spec))
     if Path(name).name != name or name in (".", ".."): raise ValueError(f"The run name {name!r} must be a plain folder name (no '/'): the run goes under the runs root.")
     run = {k: v for k, v in self.run_kw.items() if k != "save_model"}
-    job = dict(spec=RunSpec(method, model, cfg, **run).check(), out=root / name, resume=self.resume.value, save_model=self.run_kw.get("save_model", False))
+    job = dict(spec=RunSpec(method, model, cfg, **run).check(), out=root / name, resume=self.resume.value, save_model=self.save_model.value)
     RunDir(job["out"], create=True).claim(job["spec"].to_json(), job["resume"])
     return job
 
@@ -329,7 +331,7 @@ class SweepPanel(_Panel):
         self._label = ""
         self.widget = W.VBox([W.HTML("<b>elsa_wb: a sweep</b>"),
                               W.HBox([W.VBox([self.model, self.sparsities, self.rhos, self.lrs, self.steps, self.dense]), W.VBox([self.methods, self.projections])]),
-                              self.root, W.HBox([self.start_button, self.stop_button, self.cells_bar, self.progress]), self.status, self.log,
+                              W.HBox([self.root, self.save_model]), W.HBox([self.start_button, self.stop_button, self.cells_bar, self.progress]), self.status, self.log,
                               self.table, self.pareto, W.HBox([self.reopen, self.open_button]), self.views])
 
 # %% ../nbs/71_panels.ipynb #bfe31775
@@ -416,7 +418,8 @@ def _work(self: SweepPanel):
     self._current = 0
     try:
         try: run_grid({c["name"]: c["spec"] for c in self.cells}, Path(self.root.value.strip() or ".").expanduser(), progress=False,
-                      callbacks=[self._progress, self._check_stop], on_cell=self._on_cell, stop=self._stop.is_set, keep_going=(Exception,))
+                      callbacks=[self._progress, self._check_stop], on_cell=self._on_cell, stop=self._stop.is_set, keep_going=(Exception,),
+                      save_model=self.save_model.value)
         except RunStopped as e: self.cells[self._current]["row"]["status"] = f"stopped after step {e.step}"
         for c in self.cells:
             if c["row"]["status"].startswith(("queued", "running")): c["row"]["status"] = "not run (stopped)"

@@ -265,7 +265,7 @@ def execute(spec: RunSpec,               # what to run
             out: str | Path,             # the run directory
             resume: bool = False,        # continue the unfinished run in `out`
             reuse: bool = False,         # a finished run with the same settings is returned as it is
-            save_model: bool = False,    # also save the pruned model under out/model
+            save_model: bool = True,     # keep the pruned model under out/model (False: only the record; export/eval/speed need it)
             progress: bool = True,       # progress bars
             callbacks=(),                # more event sinks for the training loop (live views, a stop check)
             distributed: bool = False,   # train sharded with FSDP2 over the processes of a torchrun / accelerate launch

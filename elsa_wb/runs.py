@@ -260,11 +260,13 @@ def load_model(self: RunDir, dtype=None, device=None, tokenizer: bool = True):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     if not (self.model_dir / "config.json").exists():
-        raise FileNotFoundError(f"{self.path} has no saved model (model/): prune with --save-model, or evaluate with --model.")
+        if not self.summary_path.exists():
+            raise FileNotFoundError(f"{self.path} is not a finished run (no summary.json): give the --out directory of a finished prune, or evaluate with --model.")
+        raise FileNotFoundError(f"{self.path} has no saved model (model/; it was pruned with --no-save-model): prune again without it, or evaluate with --model.")
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype or torch.float32
     try: m = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=dtype)
     except (OSError, ValueError) as e:
-        raise ValueError(f"Could not load the model in {self.model_dir} ({str(e).splitlines()[0][:150]}): re-run the prune with --save-model.") from None
+        raise ValueError(f"Could not load the model in {self.model_dir} ({str(e).splitlines()[0][:150]}): re-run the prune (it keeps the model unless --no-save-model).") from None
     if device is not None: m.to(device)
     m._elsa_wb_name = str(self.path)
     tok = AutoTokenizer.from_pretrained(self.model_dir) if tokenizer and (self.model_dir / "tokenizer_config.json").exists() else None

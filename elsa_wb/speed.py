@@ -376,7 +376,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     s = sub.add_parser("speed", help="latency and memory of a pruned model: dense vs sparse storage (CSR, BSR, 2:4 on GPU)",
                        description="Prefill and per-token decode latency (greedy, KV cache) and parameter bytes of a model stored dense "
                                    "and in sparse formats, timed side by side; the sparse copies are checked against the dense logits.")
-    s.add_argument("source", metavar="RUN_DIR_OR_MODEL", help="a run directory with model/ (prune --save-model), an exported model directory, or a model name")
+    s.add_argument("source", metavar="RUN_DIR_OR_MODEL", help="a finished run directory (its model/), an exported model directory, or a model name")
     s.add_argument("--prompt-tokens", type=int, default=PROMPT_TOKENS, help=f"prefill length (default {PROMPT_TOKENS})")
     s.add_argument("--new-tokens", type=int, default=NEW_TOKENS, help=f"greedy decode steps (default {NEW_TOKENS})")
     s.add_argument("--formats", nargs="+", default=list(DEFAULT_FORMATS), metavar="FORMAT",

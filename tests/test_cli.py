@@ -98,7 +98,7 @@ def test_bad_eval_input(cli, tmp_path):
     line = error_line(cli("eval", "--model", "/no/such"))
     assert "/no/such" in line
     line = error_line(cli("eval", "--run", tmp_path))
-    assert "--save-model" in line
+    assert "is not a finished run" in line
     line = error_line(cli("eval", "--model", "tiny-llama", "--windows", 1, "--seqlen", 32, "--tasks", "boolq"))
     assert "boolq" in line and "offline suite" in line   # tests run with HF_HUB_OFFLINE=1: stock tasks fail at once
 
@@ -116,9 +116,9 @@ def test_eval_zero_shot(cli):
 # ---------------------------------------------------------------- magnitude
 
 def test_magnitude_2_4(cli, tmp_path):
-    out = tmp_path / "mag"
+    out = tmp_path / "mag"   # the pruned model is kept by default (no --save-model needed)
     r = cli("prune", "--method", "magnitude", "--model", "tiny-llama", "--sparsity", "2:4", "--out", out,
-            "--ppl-windows", 2, "--ppl-seqlen", 64, "--save-model")
+            "--ppl-windows", 2, "--ppl-seqlen", 64)
     assert r.returncode == 0, r.stderr
     config, summary = (json.loads((out / f).read_text()) for f in ("config.json", "summary.json"))
     assert config["method"] == "magnitude" and config["elsa"] == dict(sparsity=0.5, pattern="2:4", scope="tensor")
@@ -131,6 +131,14 @@ def test_magnitude_2_4(cli, tmp_path):
     for k, t in w.items():   # 2 zeros in every 4 consecutive input columns
         assert ((t.reshape(t.shape[0], -1, 4) == 0).sum(-1) == 2).all(), k
     assert not (out / "checkpoint").exists()
+    r = cli("eval", "--run", out, "--windows", 2, "--seqlen", 64)   # any finished run can be evaluated again
+    assert r.returncode == 0, r.stderr
+    lean = tmp_path / "lean"
+    r = cli("prune", "--method", "magnitude", "--model", "tiny-llama", "--sparsity", "0.5", "--out", lean,
+            "--ppl-windows", 2, "--ppl-seqlen", 64, "--no-save-model")
+    assert r.returncode == 0, r.stderr
+    assert (lean / "summary.json").exists() and not (lean / "model").exists()
+    assert "pruned with --no-save-model" in error_line(cli("eval", "--run", lean, "--windows", 2, "--seqlen", 64))
 
 
 # ---------------------------------------------------------------- ELSA: uninterrupted vs interrupted (Ctrl-C), killed and resumed
