@@ -11,6 +11,7 @@ from .models import fetch, load_model, EMBEDDED, DEFAULT_MODEL
 from . import evaluate
 from .evaluate import text_perplexity
 from .elsa import NonFiniteLoss
+from .events import TRACKERS
 from .runs import RunDir
 from .run import RunSpec, METHODS, SPEC_KEYS, execute, load_spec, format_summary, protocol_line
 from .compare import compare, demo, SPARSITIES, COMPARE_METHODS, DEMO_STEPS, DEMO_WINDOWS
@@ -70,14 +71,14 @@ def cmd_eval(a):
     return r
 
 def cmd_prune(a):
-    s = execute(spec_from_args(a), a.out, resume=a.resume, save_model=a.save_model, progress=not a.no_progress, distributed=a.distributed)
+    s = execute(spec_from_args(a), a.out, resume=a.resume, save_model=a.save_model, progress=not a.no_progress, distributed=a.distributed, log=a.log)
     if s is not None: print("\n" + format_summary(s))
     return s
 
 def cmd_compare(a):
     base = spec_from_args(a)
     rec = compare(base, a.sparsity or list(SPARSITIES), a.methods or list(COMPARE_METHODS), a.out, progress=not a.no_progress,
-                  command=shlex.join(["elsa-wb", *a.argv]), save_model=a.save_model)
+                  command=shlex.join(["elsa-wb", *a.argv]), save_model=a.save_model, log=a.log)
     failed = [r for r in rec["rows"] if r.get("error")]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(rec['rows'])} cells failed (first: {failed[0]['dir']}: {failed[0]['error']}); "
@@ -101,6 +102,8 @@ def _run_options(q):
     q.add_argument("--no-progress", action="store_true", help="no progress bars")
     q.add_argument("--save-model", action=argparse.BooleanOptionalAction, default=True,
                    help="keep the pruned model under OUT/model, what eval --run, export and speed read (default; --no-save-model keeps only the record)")
+    q.add_argument("--log", nargs="+", default=[], choices=tuple(TRACKERS), metavar="TRACKER",
+                   help="also send every event to these trackers: tensorboard (OUT/tensorboard; `tensorboard --logdir OUT`)")
     _protocol_options(q, "ppl-"); add_config_options(q)
 
 def parser() -> argparse.ArgumentParser:

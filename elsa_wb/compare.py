@@ -131,6 +131,7 @@ def compare(base: RunSpec | None = None,    # what every cell shares: model, Els
             out: str | Path = "runs/compare",  # folder of the cells and of compare.json/.csv/.html
             progress: bool = True, quiet: bool = False,
             save_model: bool = True,        # keep every cell's pruned model (OUT/<cell>/model)
+            log=(),                         # experiment trackers of every cell ("tensorboard": `tensorboard --logdir OUT` shows the cells)
             command: str | None = None,     # the command line to record (default: this call)
            ) -> dict:
     "Run (or reuse, or resume) every cell into `out`/<method>-<sparsity>/ plus a dense row; writes and returns the table record."
@@ -150,7 +151,7 @@ def compare(base: RunSpec | None = None,    # what every cell shares: model, Els
             state["record"] = dict(rows=rows, protocol=state["protocol"], command=command, config=config, seconds=round(time.time() - t_all, 1), **environment())
             write_compare(out, state["record"])
         if not quiet: _say_cell(ev)
-    run_grid(cells, out, progress=progress, on_cell=on_cell, save_model=save_model)
+    run_grid(cells, out, progress=progress, on_cell=on_cell, save_model=save_model, log=log)
     record, protocol = state["record"], state["protocol"]
     if not quiet:
         print("\n" + format_table(record["rows"]))

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 from .files import WriteError
 
 # %% auto #0
-__all__ = ['EVENT_KINDS', 'emit', 'JsonlSink', 'read_jsonl', 'ProgressSink']
+__all__ = ['EVENT_KINDS', 'TRACKERS', 'emit', 'JsonlSink', 'read_jsonl', 'ProgressSink', 'TensorBoardSink', 'tracker_sinks']
 
 # %% ../nbs/13_events.ipynb #4808a8fe
 EVENT_KINDS = ("start", "step", "admm_update", "eval", "done")
@@ -74,3 +74,31 @@ class ProgressSink:
         elif k == "eval": self.post["eval"] = f"{ev.get('sparse_loss', ev.get('loss', float('nan'))):.3f}"
         if k == "done": self.bar.set_postfix(self.post); self.bar.close(); self.bar = None
         elif time.time() - self.t > self.every: self.bar.set_postfix(self.post, refresh=False); self.t = time.time()
+
+# %% ../nbs/13_events.ipynb #5b7e1c21
+class TensorBoardSink:
+    "Every numeric field of every event as a TensorBoard scalar `<event>/<field>` at the event's step, written under `logdir`."
+    def __init__(self, logdir: str | Path):
+        from torch.utils.tensorboard import SummaryWriter   # needs the tensorboard package
+        self.path, self._writer_class, self.writer = Path(logdir), SummaryWriter, None
+
+    def __call__(self, ev: dict):
+        if self.writer is None:   # on a resume, drop what the interrupted session logged from its restart step on
+            self.writer = self._writer_class(str(self.path), purge_step=ev.get("start_step") or None)
+        step = ev.get("step", ev.get("start_step"))
+        if step is None: return
+        for k, v in ev.items():
+            if k in ("step", "start_step", "time", "event") or isinstance(v, bool) or not isinstance(v, (int, float)): continue
+            if math.isfinite(v): self.writer.add_scalar(f"{ev['event']}/{k}", v, int(step))
+        if ev["event"] in ("eval", "admm_update", "done", "summary"): self.writer.flush()
+
+    def close(self):
+        if self.writer is not None: self.writer.close()
+
+TRACKERS = {"tensorboard": lambda run_dir: TensorBoardSink(Path(run_dir) / "tensorboard")}   # --log NAME: where it writes
+
+def tracker_sinks(names, run_dir) -> list:
+    "The sinks `--log` asks for, writing into `run_dir`; an unknown name is one sentence."
+    unknown = [n for n in names if n not in TRACKERS]
+    if unknown: raise ValueError(f"Unknown tracker {unknown[0]!r} for --log: use {', '.join(TRACKERS)}.")
+    return [TRACKERS[n](run_dir) for n in dict.fromkeys(names)]

@@ -32,6 +32,7 @@ def run_grid(cells: dict[str, RunSpec],    # {cell name: what to run}, in order
              stop=None,                    # stop() -> True: run no further cell
              keep_going=(NonFiniteLoss,),  # exceptions recorded as the cell's error (the grid goes on); others propagate
              save_model: bool = True,      # keep every cell's pruned model under root/<name>/model
+             log=(),                       # experiment trackers of every cell (e.g. ("tensorboard",): root/<name>/tensorboard)
             ) -> list[dict]:
     "Run (or reuse, or resume) every cell into root/<name>; one result per cell run: name, spec, state, summary, error."
     states = check_grid(cells, root)
@@ -41,7 +42,7 @@ def run_grid(cells: dict[str, RunSpec],    # {cell name: what to run}, in order
         head = dict(index=i, total=len(cells), name=name, spec=spec, state=states[name])
         tell(dict(event="cell_start", **head))
         try: r = dict(head, summary=execute(spec, Path(root) / name, resume=states[name] == "resumed", reuse=True,
-                                             progress=progress, callbacks=callbacks, save_model=save_model), error=None)
+                                             progress=progress, callbacks=callbacks, save_model=save_model, log=log), error=None)
         except keep_going as e: r = dict(head, summary=None, error=str(e) or type(e).__name__)
         results.append(r)
         tell(dict(event="cell_done", **r))

@@ -15,6 +15,7 @@ from .sparsity import SparsitySpec
 from .config import ElsaConfig, Protocol, config_fields, parse_field, device_choices, CHOICES, PROJECTIONS, RHO_SCHEDULES
 from .models import EMBEDDED, DEFAULT_MODEL
 from .elsa import NonFiniteLoss
+from .events import tracker_sinks
 from .run import RunSpec, METHODS, FINETUNED, DENSE, execute
 from .grid import run_grid, check_grid
 from .compare import SPARSITIES, COMPARE_METHODS, cell_name
@@ -30,14 +31,17 @@ class RunStopped(BaseException):
     "Raised by a panel's stop check at a `step` event; caught by the panel's thread (the run directory stays resumable)."
     def __init__(self, step: int): super().__init__(f"stopped after step {step}"); self.step = step
 
-RUN_KW = ("train_text", "owl", "protocol", "save_model")   # what a panel's `run_kw` may set besides its controls
+RUN_KW = ("train_text", "owl", "protocol", "save_model", "log")   # what a panel's `run_kw` may set besides its controls
 
 def _run_kw(run_kw: dict | None) -> dict:
-    "Check the run settings a panel passes on (RunSpec's train_text, owl, protocol; execute's save_model)."
+    "Check the run settings a panel passes on (RunSpec's train_text, owl, protocol; execute's save_model and log)."
     kw = dict(run_kw or {})
     bad = [k for k in kw if k not in RUN_KW]
     if bad: raise ValueError(f"{bad[0]!r} cannot be set through run_kw: use any of {', '.join(RUN_KW)} (the controls set the rest).")
     if "protocol" in kw and not isinstance(kw["protocol"], Protocol): kw["protocol"] = Protocol(**kw["protocol"])
+    if "log" in kw:
+        kw["log"] = (kw["log"],) if isinstance(kw["log"], str) else tuple(kw["log"])
+        tracker_sinks(kw["log"], ".")   # an unknown tracker fails now (the sinks write nothing until an event arrives)
     return kw
 
 # %% ../nbs/71_panels.ipynb #b4704824
@@ -211,8 +215,9 @@ def job(self: RunPanel) -> dict:
     root = Path(self.root.value.strip() or ".").expanduser()
     name = self.name.value.strip() or _auto_name(root, cell_name(method, spec))
     if Path(name).name != name or name in (".", ".."): raise ValueError(f"The run name {name!r} must be a plain folder name (no '/'): the run goes under the runs root.")
-    run = {k: v for k, v in self.run_kw.items() if k != "save_model"}
-    job = dict(spec=RunSpec(method, model, cfg, **run).check(), out=root / name, resume=self.resume.value, save_model=self.save_model.value)
+    run = {k: v for k, v in self.run_kw.items() if k not in ("save_model", "log")}
+    job = dict(spec=RunSpec(method, model, cfg, **run).check(), out=root / name, resume=self.resume.value, save_model=self.save_model.value,
+               log=tuple(self.run_kw.get("log", ())))
     RunDir(job["out"], create=True).claim(job["spec"].to_json(), job["resume"])
     return job
 
@@ -362,7 +367,7 @@ def plan(self: SweepPanel) -> list[dict]:
         if m == "elsa" or m in FINETUNED: over["lr"] = lr
         cfg = ElsaConfig(**{**self.base, **over})
         name = _cell_name(m, spec, cfg, lr)
-        run = RunSpec(m, model, cfg, **{k: v for k, v in self.run_kw.items() if k != "save_model"})
+        run = RunSpec(m, model, cfg, **{k: v for k, v in self.run_kw.items() if k not in ("save_model", "log")})
         cells.setdefault(name, dict(spec=run, name=name, row=dict(name=name, method=m, label="-" if m == DENSE else str(spec),
                           rho=rho, lr=lr if m == "elsa" or m in FINETUNED else None, projection=proj)))
     states = check_grid({n: c["spec"] for n, c in cells.items()}, root)
@@ -419,7 +424,7 @@ def _work(self: SweepPanel):
     try:
         try: run_grid({c["name"]: c["spec"] for c in self.cells}, Path(self.root.value.strip() or ".").expanduser(), progress=False,
                       callbacks=[self._progress, self._check_stop], on_cell=self._on_cell, stop=self._stop.is_set, keep_going=(Exception,),
-                      save_model=self.save_model.value)
+                      save_model=self.save_model.value, log=tuple(self.run_kw.get("log", ())))
         except RunStopped as e: self.cells[self._current]["row"]["status"] = f"stopped after step {e.step}"
         for c in self.cells:
             if c["row"]["status"].startswith(("queued", "running")): c["row"]["status"] = "not run (stopped)"

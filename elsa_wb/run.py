@@ -17,7 +17,7 @@ from . import evaluate
 from .evaluate import text_perplexity, max_positions
 from .baselines import prune, owl_specs, owl_allocation
 from .elsa import Elsa, NonFiniteLoss, weight_rms
-from .events import ProgressSink
+from .events import ProgressSink, tracker_sinks
 from .runs import RunDir
 
 # %% auto #0
@@ -269,10 +269,12 @@ def execute(spec: RunSpec,               # what to run
             progress: bool = True,       # progress bars
             callbacks=(),                # more event sinks for the training loop (live views, a stop check)
             distributed: bool = False,   # train sharded with FSDP2 over the processes of a torchrun / accelerate launch
+            log=(),                      # experiment trackers that also get every event (events.TRACKERS: "tensorboard" -> out/tensorboard)
            ) -> dict | None:
     "Carry out `spec` into run directory `out`; returns the summary (also written to summary.json; None on processes > 0)."
     spec.check(distributed)
     run = RunDir(out, create=True)
+    trackers = tracker_sinks(log, run.path) if _rank() == 0 else []   # checked now; they write nothing before the first event
     if distributed: join_launch(spec, run)
     main, config = _rank() == 0, spec.to_json()
     finished = run.claim(config, resume, reuse)
@@ -290,9 +292,13 @@ def execute(spec: RunSpec,               # what to run
         specs = allocate(spec, model, calib, progress)
         rms = weight_rms(model)   # the lr rule reads the dense weights, for every arm (the +ft controls are pruned next)
         masks = prune_once(spec, model, calib, specs, progress)
-        model, trained = train(spec, run, model, tok, masks, calib, specs, callbacks, progress, resume, distributed, rms)
-        if model is None: return None   # a distributed run's other processes
-        prune_s = time.time() - t0
-        summary = summarize(spec, measure(spec, model, tok, progress), trained, model, earlier + prune_s, prune_s)
-        run.finish(summary, model if save_model else None, tok)
+        try:
+            model, trained = train(spec, run, model, tok, masks, calib, specs, [*callbacks, *trackers], progress, resume, distributed, rms)
+            if model is None: return None   # a distributed run's other processes
+            prune_s = time.time() - t0
+            summary = summarize(spec, measure(spec, model, tok, progress), trained, model, earlier + prune_s, prune_s)
+            for t in trackers: t(dict(event="summary", step=(trained or {}).get("steps", 0), ppl=summary["ppl"], sparsity=summary["sparsity"]))
+            run.finish(summary, model if save_model else None, tok)
+        finally:
+            for t in trackers: t.close()
     return summary

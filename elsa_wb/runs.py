@@ -65,7 +65,7 @@ def _sessions_seconds(events: list[dict]) -> float:
 
 # %% ../nbs/40_runs.ipynb #7d0afab7
 RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")   # any of these makes a folder a run directory
-RUN_PARTS = ("checkpoint", "masks", "model")                   # a run's own subfolders: never searched for runs
+RUN_PARTS = ("checkpoint", "masks", "model", "tensorboard")                   # a run's own subfolders: never searched for runs
 STATUSES = ("finished", "unfinished", "empty")
 
 def number(v) -> float | int | None:

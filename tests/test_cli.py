@@ -141,6 +141,22 @@ def test_magnitude_2_4(cli, tmp_path):
     assert "pruned with --no-save-model" in error_line(cli("eval", "--run", lean, "--windows", 2, "--seqlen", 64))
 
 
+def test_tensorboard_log(cli, tmp_path):
+    "--log tensorboard: every step's loss and the final perplexity as scalars, read back with TensorBoard's own reader."
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    out = tmp_path / "tb"
+    r = cli("prune", "--method", "elsa", "--model", "tiny-llama", "--sparsity", "0.5", "--steps", 6, "--interval", 2, "--batch-size", 2,
+            "--seqlen", 32, "--eval-every", 3, "--eval-windows", 1, "--ppl-windows", 2, "--ppl-seqlen", 64, "--no-progress",
+            "--no-save-model", "--log", "tensorboard", "--out", out)
+    assert r.returncode == 0, r.stderr
+    ea = EventAccumulator(str(out / "tensorboard")); ea.Reload()
+    tags = ea.Tags()["scalars"]
+    assert [e.step for e in ea.Scalars("step/loss")] == list(range(6))
+    assert {"step/lr", "admm_update/primal_rel", "eval/sparse_ppl", "summary/ppl"} <= set(tags), tags
+    summary = json.loads((out / "summary.json").read_text())
+    assert math.isclose(ea.Scalars("summary/ppl")[0].value, summary["ppl"], rel_tol=1e-6)
+
+
 # ---------------------------------------------------------------- ELSA: uninterrupted vs interrupted (Ctrl-C), killed and resumed
 
 class Background:
