@@ -113,7 +113,8 @@ def _drop_lowest(flat: Tensor, n_drop: int, key: Tensor | None = None) -> Tensor
 def _position_keys(score: Tensor, dim: int) -> Tensor:
     "Unique int64 keys ordered like the scores along `dim`, equal scores by position: (score bits << 32) | position."
     pos = torch.arange(score.shape[dim], device=score.device).view([-1 if i == dim else 1 for i in range(score.dim())])
-    return (score.contiguous().view(torch.int32).to(torch.int64) << 32) | pos
+    bits = score.contiguous().view(torch.int32) & 0x7FFFFFFF   # without the sign bit: -0.0 ties with +0.0
+    return (bits.to(torch.int64) << 32) | pos
 
 def _select(score: Tensor, n_drop: int, dim: int | None, scratch: Tensor | None = None) -> Tensor:
     "Boolean keep-mask dropping the `n_drop` lowest scores (over all entries, or along `dim`); ties: the earlier entry first."
