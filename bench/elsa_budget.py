@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1"); os.environ.setdefault("HF_DATASETS
 import torch
 from elsa_wb.models import load_model
 from elsa_wb.data import corpus, train_stream, calibration_windows
-from elsa_wb.elsa import Elsa, ElsaConfig
+from elsa_wb.elsa import Elsa, ElsaConfig, weight_rms
 from elsa_wb.evaluate import text_perplexity
 from elsa_wb.sparsity import SparsitySpec
 from elsa_wb.baselines import magnitude_prune
@@ -92,6 +92,7 @@ def main():
         cfg = ElsaConfig(**{**dict(sparsity=a.sparsity, steps=a.steps, batch_size=a.batch_size, grad_accum=1, seqlen=a.seqlen,
                                    eval_every=max(1, a.steps // 4), eval_windows=4), **over})
         t0 = time.time()
+        rms = weight_rms(model)   # the lr rule reads the dense weights in every mode (the controls are pruned next)
         if mode in ("masked_ft", "elsa_warm"):   # one-shot weights + mask, then fine-tune with the mask fixed / ELSA from there
             masks = magnitude_prune(model, spec) if init == "magnitude" else one_shot(model, tok, init, spec, text)
         else:   # ELSA from the dense weights, z0 from the init method's mask: what Elsa does with cfg.init (elsa.start_masks)
@@ -101,7 +102,7 @@ def main():
         stream = train_stream(tok, text, cfg.batch_size, cfg.seqlen, seed=cfg.seed)
         held = calibration_windows(tok, val, cfg.eval_windows, cfg.seqlen, seed=0)
         calib = calibration_windows(tok, text, cfg.calib_windows, 512, seed=cfg.seed) if masks is None and cfg.init != "magnitude" else None
-        runner = Elsa(model, cfg, init_masks=masks, calib=calib)
+        runner = Elsa(model, cfg, init_masks=masks, calib=calib, dense_rms=rms)
         summary = runner.fit(stream, eval_windows=held)
         r = text_perplexity(model, tok, "handbook", seqlen=512, max_windows=a.windows)
         ups = [h for h in runner.history if h["event"] == "admm_update" and not h.get("final")]

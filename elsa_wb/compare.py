@@ -163,7 +163,7 @@ def compare(base: RunSpec | None = None,    # what every cell shares: model, Els
 
 # %% ../nbs/51_compare.ipynb #a281f598
 from .baselines import magnitude_prune, prune
-from .elsa import Elsa
+from .elsa import Elsa, weight_rms
 from .events import ProgressSink
 from .data import corpus, calibration_windows, train_stream
 from .evaluate import text_perplexity
@@ -194,7 +194,7 @@ def demo(model_id: str = DEFAULT_MODEL, sparsities=(0.5, 0.7, 0.9), elsa_sparsit
         row("magnitude", s, text_perplexity(model, tok, EVAL_TEXT, seqlen=seqlen, max_windows=windows), dt, "no data")
     text = corpus(TRAIN_TEXT, "train")
     for s in elsa_sparsities:
-        model.load_state_dict(ref)
+        model.load_state_dict(ref); rms = weight_rms(model)   # the lr rule reads the dense weights (SparseGPT prunes them next)
         cfg = ElsaConfig.cpu_budget(elsa_steps or DEMO_STEPS, sparsity=s, **DEMO_ELSA)
         calib = calibration_windows(tok, text, cfg.calib_windows, CALIB_SEQLEN, seed=cfg.seed)
         t0 = time.time(); masks = prune(model, cfg.init, cfg.spec, calib, progress=False); t_init = time.time() - t0
@@ -202,12 +202,12 @@ def demo(model_id: str = DEFAULT_MODEL, sparsities=(0.5, 0.7, 0.9), elsa_sparsit
             f"{len(calib)}x{CALIB_SEQLEN} = {calib.numel():,} pydocs calibration tokens")
         stream = train_stream(tok, text, cfg.batch_size, cfg.seqlen, cfg.seed)
         t0 = time.time()   # warm start: the model is SparseGPT's pruned one, z0 its mask
-        runner = Elsa(model, cfg, init_masks=masks, callbacks=[ProgressSink(f"elsa {s:.0%}")]); runner.fit(stream)
+        runner = Elsa(model, cfg, init_masks=masks, dense_rms=rms, callbacks=[ProgressSink(f"elsa {s:.0%}")]); runner.fit(stream)
         dt = time.time() - t0 + t_init
         cfg = runner.cfg   # the effective config (budget rule applied)
         row("elsa", s, text_perplexity(model, tok, EVAL_TEXT, seqlen=seqlen, max_windows=windows), dt,
             f"from {cfg.init}'s pruned weights (time includes it), {cfg.steps} ADMM + {cfg.finetune_steps} masked steps x "
-            f"{cfg.batch_size * cfg.grad_accum}x{cfg.seqlen} = {cfg.tokens:,} pydocs tokens, lr {cfg.lr:.2g} x RMS/0.02, interval {cfg.interval}, "
+            f"{cfg.batch_size * cfg.grad_accum}x{cfg.seqlen} = {cfg.tokens:,} pydocs tokens, lr {cfg.lr:.2g} x dense RMS/0.02, interval {cfg.interval}, "
             f"{cfg.projection} projection")
     print(protocol_line(dense))
     print(f"model weights: {EMBEDDED.get(model_id, {}).get('source', model_id)} (4-bit dequantised: numbers differ from bf16-checkpoint papers)")
