@@ -156,7 +156,7 @@ def update(self: ADMM, step: int, optimizer=None) -> dict:
         self.u[n] = _store(self.u_codec, self.u[n], v.sub_(z_new))         # u + W - z_new (fp32: written in place)
         prev, init = self.mask[n], self.mask0[n]
         # |A xor B| and |A or B| follow from the kept counts and |A and B|
-        k_new, k_prev, k_init = self._kept((n, 'new'), m), self._kept((n, 'prev'), prev), self._kept((n, 'init'), init)
+        k_new, k_prev, k_init = int(torch.count_nonzero(m)), self._kept((n, 'prev'), prev), self._kept((n, 'init'), init)
         inter = int(torch.count_nonzero(torch.logical_and(prev, m, out=both)))
         inter0 = int(torch.count_nonzero(torch.logical_and(init, m, out=both)))
         stats[i] = torch.tensor([primal, wnorm, dual, k_prev + k_new - 2 * inter, k_init + k_new - 2 * inter0, inter, k_prev + k_new - inter,
