@@ -44,6 +44,10 @@ def _run_kw(run_kw: dict | None) -> dict:
         tracker_sinks(kw["log"], ".")   # an unknown tracker fails now (the sinks write nothing until an event arrives)
     return kw
 
+def _spec_kw(run_kw: dict) -> dict:
+    "The part of a checked run_kw that goes into RunSpec (save_model and log are execute's)."
+    return {k: v for k, v in run_kw.items() if k not in ("save_model", "log")}
+
 # %% ../nbs/71_panels.ipynb #b4704824
 MODELS = (*EMBEDDED, "tiny-llama")       # the model box's suggestions (any local path or hub id may be typed)
 PATTERN_CHOICES = ("unstructured", "2:4", "4:8")   # the pattern box's suggestions (any N:M may be typed)
@@ -215,8 +219,7 @@ def job(self: RunPanel) -> dict:
     root = Path(self.root.value.strip() or ".").expanduser()
     name = self.name.value.strip() or _auto_name(root, cell_name(method, spec))
     if Path(name).name != name or name in (".", ".."): raise ValueError(f"The run name {name!r} must be a plain folder name (no '/'): the run goes under the runs root.")
-    run = {k: v for k, v in self.run_kw.items() if k not in ("save_model", "log")}
-    job = dict(spec=RunSpec(method, model, cfg, **run).check(), out=root / name, resume=self.resume.value, save_model=self.save_model.value,
+    job = dict(spec=RunSpec(method, model, cfg, **_spec_kw(self.run_kw)).check(), out=root / name, resume=self.resume.value, save_model=self.save_model.value,
                log=tuple(self.run_kw.get("log", ())))
     RunDir(job["out"], create=True).claim(job["spec"].to_json(), job["resume"])
     return job
@@ -367,7 +370,7 @@ def plan(self: SweepPanel) -> list[dict]:
         if m == "elsa" or m in FINETUNED: over["lr"] = lr
         cfg = ElsaConfig(**{**self.base, **over})
         name = _cell_name(m, spec, cfg, lr)
-        run = RunSpec(m, model, cfg, **{k: v for k, v in self.run_kw.items() if k not in ("save_model", "log")})
+        run = RunSpec(m, model, cfg, **_spec_kw(self.run_kw))
         cells.setdefault(name, dict(spec=run, name=name, row=dict(name=name, method=m, label="-" if m == DENSE else str(spec),
                           rho=rho, lr=lr if m == "elsa" or m in FINETUNED else None, projection=proj)))
     states = check_grid({n: c["spec"] for n, c in cells.items()}, root)
