@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, dataclasses, json, shlex, signal, sys
 from pathlib import Path
-from .config import ElsaConfig, Protocol, config_fields, parse_field, TRAIN_TEXT
+from .config import ElsaConfig, Protocol, config_fields, parse_field, torch_dtype, resolve_device, TRAIN_TEXT
 from .models import fetch, load_model, EMBEDDED, DEFAULT_MODEL
 from . import evaluate
 from .evaluate import text_perplexity
@@ -49,7 +49,8 @@ def spec_from_args(a: argparse.Namespace) -> RunSpec:
     protocol = dataclasses.replace(base.protocol, **_given(a, text="text", seqlen="ppl_seqlen", windows="ppl_windows", zero_shot="zero_shot"),
                                    **({"extra_texts": tuple(a.extra_text)} if getattr(a, "extra_text", None) else {}))
     spec = dataclasses.replace(base, elsa=dataclasses.replace(base.elsa, **fields), protocol=protocol,
-                               **_given(a, method="method", model="model", train_text="train_text", owl="owl"))
+                               **_given(a, method="method", model="model", train_text="train_text", owl="owl", revision="revision",
+                                        trust_remote_code="trust_remote_code"))
     sparsity = getattr(a, "sparsity", None)
     if isinstance(sparsity, str) or getattr(a, "scope", None):
         spec = spec.with_sparsity(sparsity if isinstance(sparsity, str) else f"{spec.spec.pattern if spec.spec.nm else spec.spec.ratio}", a.scope)
@@ -61,7 +62,9 @@ def cmd_fetch(a):
 
 def cmd_eval(a):
     p = spec_from_args(a).protocol
-    model, tok = RunDir(a.run).load_model() if a.run else load_model(a.model or DEFAULT_MODEL)
+    dtype, device = a.dtype and torch_dtype(a.dtype), resolve_device(a.device)   # bad values are one sentence before anything loads
+    model, tok = (RunDir(a.run).load_model(dtype=dtype, device=device) if a.run else
+                  load_model(a.model or DEFAULT_MODEL, dtype=dtype, device=device, revision=a.revision, trust_remote_code=a.trust_remote_code))
     if a.tasks and p.zero_shot is None: p = dataclasses.replace(p, zero_shot=0)   # --tasks implies --zero-shot
     zs = evaluate.zero_shot(model, tok, tasks=a.tasks or None, limit=p.zero_shot or None) if p.zero_shot is not None else None   # bad tasks fail first
     r = text_perplexity(model, tok, p.text, seqlen=p.seqlen, max_windows=p.windows, progress=True)
@@ -92,8 +95,13 @@ def cmd_report(a):
     print(f"report written to {write_report(a.runs, a.out, a.title)}")
 
 # %% ../nbs/70_cli.ipynb #28d2a10e
+def _hub_options(q):
+    q.add_argument("--revision", default=None, help="a hub model's branch, tag or commit")
+    q.add_argument("--trust-remote-code", action="store_true", default=None, help="run a hub model's own modelling code (only for models you trust)")
+
 def _run_options(q):
     q.add_argument("--model", default=None, help=f"embedded name ({', '.join(EMBEDDED)}), tiny-<arch>, local dir or hub id (default {DEFAULT_MODEL})")
+    _hub_options(q)
     q.add_argument("--config", default=None, metavar="FILE", help="start from a RunSpec in JSON/YAML (e.g. a run's config.json); flags given override it")
     q.add_argument("--scope", choices=("tensor", "row"), default=None, help="count the zeros per matrix (tensor) or per output row (default tensor)")
     q.add_argument("--owl", action="store_true", default=None, help="OWL's per-block allocation of the sparsity (same mean; unstructured only)")
@@ -114,6 +122,9 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="perplexity of a model or of a finished run's pruned model")
     e.add_argument("--model", default=None, help=f"embedded name ({', '.join(EMBEDDED)}), tiny-<arch>, local dir or hub id (default {DEFAULT_MODEL})")
     e.add_argument("--run", default=None, help="a run directory with a saved model/ instead of --model")
+    e.add_argument("--dtype", default=None, help="bf16, fp16 or fp32 (default: fp32 for --model, the run's dtype for --run)")
+    e.add_argument("--device", default=None, help="auto (a GPU when there is one), cpu, cuda or cuda:N (default auto)")
+    _hub_options(e)
     e.add_argument("--json", action="store_true", help="also print the full result record")
     e.add_argument("--tasks", nargs="+", default=None, metavar="TASK", help="lm-eval tasks instead of the offline suite (stock tasks such as boolq need the hub)")
     _protocol_options(e); e.set_defaults(fn=cmd_eval)

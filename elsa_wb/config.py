@@ -12,10 +12,11 @@ from .sparsity import SparsitySpec, SCOPES
 from .lowprec import CODECS
 
 # %% auto #0
-__all__ = ['RHO_SCHEDULES', 'PROJECTIONS', 'HESSIAN_SOURCES', 'PENALTIES', 'PRUNERS', 'INITS', 'LR_SCALES', 'DTYPES', 'LR_COVER',
-           'LR_MAX', 'UPDATE_TOKENS', 'UPDATE_OVERHEAD', 'PAPER_OPT125M', 'EVAL_TEXT', 'TRAIN_TEXT', 'CALIB_SEQLEN',
-           'CHOICES', 'TRUE', 'FALSE', 'budget_rule', 'ElsaConfig', 'resolve_device', 'device_choices', 'Protocol',
-           'FieldInfo', 'config_fields', 'parse_field']
+__all__ = ['RHO_SCHEDULES', 'PROJECTIONS', 'HESSIAN_SOURCES', 'PENALTIES', 'PRUNERS', 'INITS', 'LR_SCALES', 'DTYPES',
+           'DTYPE_ALIASES', 'LR_COVER', 'LR_MAX', 'UPDATE_TOKENS', 'UPDATE_OVERHEAD', 'PAPER_OPT125M', 'EVAL_TEXT',
+           'TRAIN_TEXT', 'CALIB_SEQLEN', 'CHOICES', 'ALIASES', 'TRUE', 'FALSE', 'torch_dtype', 'dtype_name',
+           'budget_rule', 'ElsaConfig', 'device_ok', 'resolve_device', 'device_choices', 'Protocol', 'FieldInfo',
+           'config_fields', 'parse_field']
 
 # %% ../nbs/03_config.ipynb #2fb205e3
 RHO_SCHEDULES = ("constant", "linear", "cosine", "exponential")   # rho from `rho` to `rho_final` (see `admm.rho_at`)
@@ -26,6 +27,18 @@ PRUNERS = ("magnitude", "wanda", "sparsegpt")   # the one-shot pruners (`baselin
 INITS = PRUNERS                            # where z0's mask comes from
 LR_SCALES = ("rms", "none")
 DTYPES = ("float32", "bfloat16", "float16", "float64")   # float64: exact-equality tests of the distributed path
+DTYPE_ALIASES = dict(fp32="float32", bf16="bfloat16", fp16="float16", fp64="float64", half="float16")   # what users type
+
+def torch_dtype(name) -> torch.dtype:
+    "The torch dtype a name stands for (a torch.dtype, a name of DTYPES or an alias such as bf16); one sentence otherwise."
+    if isinstance(name, torch.dtype): return name
+    full = DTYPE_ALIASES.get(str(name).lower().removeprefix("torch."), str(name).lower().removeprefix("torch."))
+    if full not in DTYPES: raise ValueError(f"dtype must be one of bf16, fp16, fp32 (or {', '.join(DTYPES)}), got {name!r}.")
+    return getattr(torch, full)
+
+def dtype_name(name) -> str:
+    "The canonical name ('bfloat16') of a dtype given as a torch.dtype, a name or an alias."
+    return str(torch_dtype(name)).removeprefix("torch.")
 
 # %% ../nbs/03_config.ipynb #75d444a6
 LR_COVER = 2.0   # how many weight-RMS a prunable weight can travel over a run under the budget rule (measured: 2 beats 1)
@@ -84,14 +97,21 @@ class ElsaConfig:
     checkpoint_every: int = 50       # checkpoint every N steps when a run directory is given (0: never)
     seed: int = 0                    # seeds data order and every random choice
     device: str | None = None        # "cuda", "cuda:N", "cpu" or None (auto: cuda when available)
-    dtype: str = "float32"           # master weight dtype (bf16 autocast is used on CUDA)
+    dtype: str = "float32"           # the model's dtype (bf16, fp16, fp32): loaded, pruned, evaluated and saved in it; 16-bit runs train fp32 master weights under autocast
     activation_checkpointing: bool = False  # recompute each decoder block's activations in backward (less memory, about a third more compute)
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(self.betas))
+        if str(self.dtype).lower() in DTYPE_ALIASES or isinstance(self.dtype, torch.dtype):   # bf16 -> bfloat16: one name in every record
+            object.__setattr__(self, "dtype", dtype_name(self.dtype))
+        if self.device == "auto": object.__setattr__(self, "device", None)
         self.validate()
 
 # %% ../nbs/03_config.ipynb #3cfef524
+def device_ok(device) -> bool:
+    "Whether `device` names a device elsa_wb can use: None / 'auto', 'cpu', 'cuda' or 'cuda:N'."
+    return device is None or re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(device)) is not None
+
 def _checks(c: ElsaConfig) -> list[tuple[bool, str]]:
     one_of = lambda name, options: (getattr(c, name) in options, f"{name} must be one of {', '.join(options)}, got {getattr(c, name)!r}")
     return [(c.rho > 0, f"rho must be positive, got {c.rho}"), one_of("rho_schedule", RHO_SCHEDULES),
@@ -109,7 +129,7 @@ def _checks(c: ElsaConfig) -> list[tuple[bool, str]]:
             (c.eval_windows >= 1, f"eval_windows must be at least 1, got {c.eval_windows}"),
             (c.clip > 0, f"clip must be positive, got {c.clip}"),
             (c.calib_windows >= 1, f"calib_windows must be at least 1, got {c.calib_windows}"),
-            (c.device is None or re.fullmatch(r"cpu|cuda(:\d+)?", str(c.device)) is not None, f"device must be cpu, cuda, cuda:N or None (auto), got {c.device!r}")]
+            (device_ok(c.device), f"device must be auto, cpu, cuda or cuda:N, got {c.device!r}")]
 
 @patch
 def validate(self: ElsaConfig):
@@ -176,9 +196,16 @@ def cpu_budget(cls: ElsaConfig, total_steps: int = 120, **kw) -> ElsaConfig:
 
 # %% ../nbs/03_config.ipynb #f8bf57ea
 def resolve_device(device: str | torch.device | None = None) -> str:
-    "The device to use: `device` as given, or for None / 'auto' cuda when available, else cpu."
+    "The device to use: `device` as given, or for None / 'auto' cuda when available, else cpu; one sentence for a GPU this machine lacks."
+    if not device_ok(device): raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}.")
     if device is None or str(device) == "auto": return "cuda" if torch.cuda.is_available() else "cpu"
-    return str(device)
+    d = str(device)
+    if d.startswith("cuda"):
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if int(d.partition(":")[2] or 0) >= n:
+            have = f"only {n} GPU{'s' if n != 1 else ''} (cuda:0 to cuda:{n - 1})" if n else "no GPU that torch can use"
+            raise ValueError(f"Device {d} was asked for, but this machine has {have}: use --device auto or cpu.")
+    return d
 
 def device_choices() -> tuple[str, ...]:
     "The devices this machine offers (for menus): auto, cpu, and cuda / cuda:N when there are GPUs."
@@ -209,6 +236,7 @@ class Protocol:
 # %% ../nbs/03_config.ipynb #c88e88d2
 CHOICES = dict(rho_schedule=RHO_SCHEDULES, projection=PROJECTIONS, hessian_source=HESSIAN_SOURCES, penalty=PENALTIES,
                z_dtype=CODECS, u_dtype=CODECS, init=INITS, lr_scale=LR_SCALES, scope=SCOPES, dtype=DTYPES)   # fields with a fixed set of values
+ALIASES = dict(dtype=DTYPE_ALIASES)   # short names a field also accepts
 TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0")
 
 @dataclass(frozen=True)
@@ -240,13 +268,14 @@ def parse_field(info: FieldInfo, text) -> object:
     t = text.strip()
     if info.optional and t.lower() in ("", "none", "auto"): return None
     what = None
+    t = ALIASES.get(info.name, {}).get(t.lower(), t)
     if info.kind == "bool":
         if t.lower() in TRUE: return True
         if t.lower() in FALSE: return False
         what = "true or false"
     elif info.kind == "choice":
         if t in info.choices: return t
-        what = f"one of {', '.join(info.choices)}"
+        what = f"one of {', '.join(info.choices)}" + (f" (or {', '.join(ALIASES[info.name])})" if info.name in ALIASES else "")
     elif info.kind in ("int", "float"):
         try: return int(t) if info.kind == "int" else float(t)
         except ValueError: what = "a whole number" if info.kind == "int" else "a number"

@@ -14,8 +14,8 @@ from torch import Tensor, nn
 from .sparsity import SparsitySpec, DTensor, local_tensor
 from .admm import ADMM
 from .config import ElsaConfig, resolve_device
-from .elsa import Elsa, start_masks, save_checkpoint, load_checkpoint, weight_rms
-from .models import decoder_blocks
+from .elsa import Elsa, start_masks, save_checkpoint, load_checkpoint, weight_rms, master_dtype
+from .models import decoder_blocks, cast_parameters
 from .files import atomic_write, read_json
 
 # %% auto #0
@@ -145,7 +145,7 @@ class DistributedElsa(Elsa):
                              f"so use --batch-size {self.world * max(1, cfg.batch_size // self.world)} (or another multiple of {self.world}).")
         if dense_rms is None: dense_rms = weight_rms(model)   # the lr rule's input, from the full dense model
         if init_masks is None: init_masks = start_masks(model, cfg, calib, specs)   # the one-shot init on the full model, the same everywhere
-        model.to(resolve_device(cfg.device), getattr(torch, cfg.dtype))
+        cast_parameters(model.to(resolve_device(cfg.device)), master_dtype(cfg.dtype))   # fp32 master weights for a 16-bit run, sharded
         shard_model(model, self.mesh)
         super().__init__(model, cfg, callbacks, checkpoint_dir, init_masks=init_masks, specs=specs, dense_rms=dense_rms)
 
@@ -209,7 +209,10 @@ def gather_model(self: DistributedElsa) -> nn.Module | None:
     from transformers import AutoModelForCausalLM
     sd = get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     if self.rank: return None
-    m = AutoModelForCausalLM.from_config(self.model.config, dtype=getattr(torch, self.cfg.dtype))
+    m = AutoModelForCausalLM.from_config(self.model.config, dtype=getattr(torch, self.cfg.dtype))   # the master weights cast to the run's dtype
     m.load_state_dict(sd)
     if hasattr(self.model, "_elsa_wb_name"): m._elsa_wb_name = self.model._elsa_wb_name
     return m.to(resolve_device(self.cfg.device)).eval()   # evaluated where the run trained
+
+@patch
+def to_run_dtype(self: DistributedElsa): pass   # the sharded master weights stay as they are: `gather_model` builds the run's dtype

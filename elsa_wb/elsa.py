@@ -10,18 +10,18 @@ from pathlib import Path
 import torch
 from torch import nn, Tensor
 from .sparsity import SparsitySpec, keep_mask, projection_score, local_tensor, full_value
-from .config import ElsaConfig, budget_rule, resolve_device, LR_COVER, LR_MAX
+from .config import ElsaConfig, budget_rule, resolve_device, torch_dtype, LR_COVER, LR_MAX
 from .admm import ADMM
 from .files import atomic_write, WriteError
-from .models import prunable, input_dims, model_name, sparsity_report
+from .models import prunable, input_dims, model_name, sparsity_report, cast_parameters
 from .events import emit, JsonlSink, ProgressSink
 from .baselines import prune
 
 
 # %% auto #0
 __all__ = ['LR_REFERENCE_RMS', 'CHECKPOINT_FILE', 'PREVIOUS_FILE', 'weight_rms', 'matrix_lrs', 'make_optimizer', 'linear_decay',
-           'NonFiniteLoss', 'train_step', 'mean_loss', 'projected_loss', 'save_checkpoint', 'load_checkpoint',
-           'load_latest', 'rng_state', 'set_rng_state', 'start_masks', 'Elsa']
+           'NonFiniteLoss', 'master_dtype', 'forward_precision', 'train_step', 'mean_loss', 'projected_loss',
+           'save_checkpoint', 'load_checkpoint', 'load_latest', 'rng_state', 'set_rng_state', 'start_masks', 'Elsa']
 
 # %% ../nbs/21_elsa.ipynb #ec9337e0
 LR_REFERENCE_RMS = 0.02   # weight RMS of LLaMA-2-7B, where the paper's lr was tuned
@@ -57,6 +57,17 @@ def linear_decay(optimizer, total_steps: int, warmup_steps: int = 0):
 # %% ../nbs/21_elsa.ipynb #df9e8563
 class NonFiniteLoss(RuntimeError): pass
 
+def master_dtype(dtype) -> torch.dtype:
+    "The dtype training keeps the weights in: fp32 for a 16-bit run (the master weights), else the run's dtype."
+    d = torch_dtype(dtype)
+    return torch.float32 if d.itemsize == 2 else d
+
+def forward_precision(model):
+    "The autocast of a forward pass: the run's 16-bit dtype over master weights (`Elsa` sets it), bf16 on CUDA, none for fp32 on the CPU."
+    dev = next(model.parameters()).device
+    amp = getattr(model, "_elsa_wb_autocast", None) or (torch.bfloat16 if dev.type == "cuda" else None)
+    return torch.autocast(device_type=dev.type, dtype=amp or torch.bfloat16, enabled=amp is not None)
+
 def train_step(model, optimizer, batches, clip: float = 1.0, after_clip=None, step: int | None = None,
                reduce_loss=None) -> dict:   # reduce_loss: the loss over all processes (FSDP2: each one sees its part of the batch)
     "One optimizer step over `batches` (micro-batches of token ids, labels = inputs); returns loss and grad norm."
@@ -64,7 +75,7 @@ def train_step(model, optimizer, batches, clip: float = 1.0, after_clip=None, st
     loss_sum = 0.0
     for x in batches:
         x = x.to(dev)
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+        with forward_precision(model):
             loss = model(input_ids=x, labels=x).loss / len(batches)
         loss.backward(); loss_sum += float(loss.detach())
     if reduce_loss is not None: loss_sum = reduce_loss(loss_sum)   # every process sees the same value, so all stop together
@@ -88,7 +99,7 @@ def mean_loss(model, windows: Tensor, batch_size: int = 4) -> float:
     tot = 0.0
     for i in range(0, len(windows), batch_size):
         x = windows[i:i + batch_size].to(dev)
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+        with forward_precision(model):
             tot += float(model(input_ids=x, labels=x).loss) * len(x)
     model.train(was)
     return tot / len(windows)
@@ -169,7 +180,8 @@ class Elsa:
         self.model, self.cfg, self.callbacks = model, cfg, list(callbacks or [])
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.init_masks = init_masks
-        self.model.to(resolve_device(cfg.device), getattr(torch, cfg.dtype))
+        cast_parameters(self.model.to(resolve_device(cfg.device)), master_dtype(cfg.dtype))   # a 16-bit model trains as fp32 master weights
+        if master_dtype(cfg.dtype) != torch_dtype(cfg.dtype): self.model._elsa_wb_autocast = torch_dtype(cfg.dtype)
         if cfg.activation_checkpointing: self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=dict(use_reentrant=False))
         self.weights = prunable(model)
         self.optimizer = make_optimizer(model, cfg, self.rms)
@@ -314,5 +326,12 @@ def fit(self: Elsa, stream, eval_windows: Tensor | None = None, resume: bool = F
     ev = [h for h in self.history if h["event"] == "eval"]
     if ev: summary.update(dense_loss=ev[-1]["dense_loss"], sparse_loss=ev[-1]["sparse_loss"])
     self._emit(event="done", **summary)
-    self.model.eval()
+    self.model.eval(); self.to_run_dtype()
     return summary
+
+@patch
+def to_run_dtype(self: Elsa):
+    "Cast the trained master weights back to the run's dtype (a 16-bit run); exact zeros stay exact."
+    if getattr(self.model, "_elsa_wb_autocast", None) is None: return
+    del self.model._elsa_wb_autocast
+    cast_parameters(self.model, self.cfg.dtype)

@@ -77,7 +77,7 @@ def perplexity(model: nn.Module,            # a causal LM
     return dict(ppl=math.exp(nll) if nll < 700 else float("inf"), nll=nll, seconds=round(time.time() - t0, 2),
                 protocol=dict(model=model_name(model), text=text, seqlen=seqlen, windows=len(windows), predicted_tokens=count,
                               normaliser="seqlen-1 predicted tokens per window", bos=bos_id is not None,
-                              dtype=str(next(model.parameters()).dtype).replace("torch.", ""), **environment()))
+                              dtype=str(next(model.parameters()).dtype).replace("torch.", ""), **environment(next(model.parameters()).device)))
 
 # %% ../nbs/12_evaluate.ipynb #bdc8a6bd
 def text_perplexity(model: nn.Module, tokenizer, text: str = Protocol.text, seqlen: int = Protocol.seqlen,
@@ -201,7 +201,7 @@ def zero_shot(model: nn.Module,           # a causal LM in memory (pruned or not
                 protocol=dict(model=model_name(model), tasks=names, n={t: r["n"] for t, r in results.items()}, metric=metric,
                               num_fewshot=0, limit=limit, batch_size=batch_size, lm_eval=lm_eval.__version__,
                               suite_version=suite["version"], suite_sha256=suite["suite_sha256"][:16],
-                              dtype=str(next(model.parameters()).dtype).replace("torch.", ""), **environment()))
+                              dtype=str(next(model.parameters()).dtype).replace("torch.", ""), **environment(next(model.parameters()).device)))
 
 # %% ../nbs/12_evaluate.ipynb #350c9453
 def format_zero_shot(record: dict) -> str:

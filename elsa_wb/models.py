@@ -9,11 +9,12 @@ from pathlib import Path
 import torch
 from torch import nn
 from .sparsity import full_value
+from .config import torch_dtype, resolve_device
 
 # %% auto #0
 __all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'TINY_ARCHS', 'cache_dir', 'fetch', 'check_model', 'load_model', 'model_name',
-           'needs_bos', 'tiny_config', 'tiny_model', 'decoder_blocks', 'prunable_modules', 'prunable', 'input_dims',
-           'sparsity_report', 'format_sparsity']
+           'needs_bos', 'tiny_config', 'tiny_model', 'cast_parameters', 'decoder_blocks', 'prunable_modules',
+           'prunable', 'input_dims', 'sparsity_report', 'format_sparsity']
 
 # %% ../nbs/10_models.ipynb #dff2e660
 def cache_dir() -> Path:
@@ -96,25 +97,30 @@ def check_model(name_or_path: str) -> str:
     return name
 
 def load_model(name_or_path: str = DEFAULT_MODEL,  # embedded name, "tiny-<arch>", local directory, or hub model id
-               dtype: torch.dtype | str | None = None,  # default float32 (bf16 is slower on CPU)
-               device: str | torch.device | None = None,  # default cpu
+               dtype: torch.dtype | str | None = None,  # bf16, fp16, fp32 (default) or a torch dtype: the weights are read into it tensor by tensor
+               device: str | torch.device | None = None,  # "cpu" (default), "cuda", "cuda:N" or "auto": a GPU's weights go there as they are read
+               revision: str | None = None,  # a hub model's branch, tag or commit
+               trust_remote_code: bool = False,  # run a hub model's own modelling code (only for models you trust)
               ) -> tuple[nn.Module, object]:
-    "Load a causal LM and its tokenizer, in eval mode."
+    "Load a causal LM and its tokenizer, in eval mode, in `dtype` on `device` (never through an fp32 copy of the whole model)."
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    dtype = getattr(torch, dtype) if isinstance(dtype, str) else (dtype or torch.float32)
+    dtype = torch_dtype(dtype or "float32")
+    device = None if device is None else resolve_device(device)
     if str(name_or_path).startswith("tiny-"):   # a random tiny model with the real SmolLM2 tokenizer: for fast end-to-end tests
+        check_model(name_or_path)
         tok = AutoTokenizer.from_pretrained(fetch(DEFAULT_MODEL))
-        model = tiny_model(str(name_or_path)[5:], vocab_size=len(tok)).to(dtype)
+        model = tiny_model(str(name_or_path)[5:], vocab_size=len(tok), dtype=dtype)
         return (model.to(device) if device is not None else model), tok
     check_model(name_or_path)
     path = fetch(name_or_path) if name_or_path in EMBEDDED else name_or_path
+    hub = dict(revision=revision, trust_remote_code=trust_remote_code)
+    on_gpu = dict(device_map=device) if device is not None and device != "cpu" else {}   # each tensor is read straight to the GPU
     try:
-        tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        tok = AutoTokenizer.from_pretrained(path, **hub)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **hub, **on_gpu)
     except (OSError, ValueError) as e:   # a folder without a model: transformers says so in several lines, we in one
         raise ValueError(f"Could not load model {name_or_path!r} ({str(e).splitlines()[0][:150]}): use an embedded model ({', '.join(EMBEDDED)}) or a local checkpoint directory.") from None
     model._elsa_wb_name = str(name_or_path)
-    if device is not None: model.to(device)
     return model.eval(), tok
 
 def model_name(model: nn.Module) -> str:
@@ -139,14 +145,21 @@ def tiny_config(arch: str = "llama", vocab_size: int = 512):
     if arch == "gpt2": return T.GPT2Config(vocab_size=vocab_size, n_embd=64, n_layer=2, n_head=4, n_positions=1024, bos_token_id=0, eos_token_id=0)
     raise ValueError(f"Unknown tiny architecture {arch!r}: use one of {', '.join(TINY_ARCHS)}.")
 
-def tiny_model(arch: str = "llama", seed: int = 0, vocab_size: int = 512) -> nn.Module:
-    "A randomly initialised tiny causal LM (fp32, eval mode) for unit tests."
+def tiny_model(arch: str = "llama", seed: int = 0, vocab_size: int = 512, dtype: torch.dtype | str = "float32") -> nn.Module:
+    "A randomly initialised tiny causal LM (eval mode, fp32 unless `dtype`) for unit tests."
     from transformers import AutoModelForCausalLM
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(tiny_config(arch, vocab_size))
     model._elsa_wb_name = f"tiny-{arch}"
-    return model.float().eval()
+    return cast_parameters(model, dtype).eval()   # initialised in fp32, so every dtype holds the same (rounded) weights
+
+def cast_parameters(model: nn.Module, dtype) -> nn.Module:
+    "Cast the parameters (not the buffers) to `dtype`, in place: `model.to(bf16)` would also round RoPE's fp32 inverse frequencies."
+    dtype = torch_dtype(dtype)
+    for p in model.parameters():
+        if p.dtype != dtype: p.data = p.data.to(dtype)   # tied weights are one Parameter: cast once
+    return model
 
 # %% ../nbs/10_models.ipynb #8fd58aed
 def _linear_types():

@@ -29,8 +29,9 @@ def versions() -> dict:
     return dict(python=platform.python_version(), torch=torch.__version__, transformers=transformers.__version__,
                 elsa_wb=elsa_wb.__version__)
 
-def environment() -> dict:
-    "Versions, git commit, device and thread count, with a UTC timestamp."
-    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"
+def environment(device: str | torch.device | None = None) -> dict:
+    "Versions, git commit, the device (`device`, default the first GPU when there is one, else the CPU) and thread count, with a UTC timestamp."
+    d = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.cuda.get_device_name(d) if d.type == "cuda" else f"{d.type} ({os.cpu_count()} cores)"
     return dict(versions=versions(), git_commit=git_commit(), device=dev, threads=torch.get_num_threads(),
                 time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))

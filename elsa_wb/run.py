@@ -51,6 +51,8 @@ class RunSpec:
     protocol: Protocol = field(default_factory=Protocol)   # how the result is measured
     train_text: str = TRAIN_TEXT           # calibration and training corpus (its train split)
     owl: bool = False                      # OWL's per-block allocation of the sparsity (same mean; unstructured only)
+    revision: str | None = None            # a hub model's branch, tag or commit
+    trust_remote_code: bool = False        # run a hub model's own modelling code (only for models you trust)
 
     @property
     def spec(self) -> SparsitySpec: return self.elsa.spec
@@ -81,13 +83,14 @@ SPEC_KEYS = ("sparsity", "pattern", "scope")
 def _used_config(self: RunSpec) -> dict:
     t = self.training_config()
     if t is not None: return t.to_dict()
-    keep = SPEC_KEYS + (("calib_windows", "seed") if self.needs_calib else ())
+    keep = SPEC_KEYS + ("dtype", "device") + (("calib_windows", "seed") if self.needs_calib else ())
     return {k: v for k, v in self.elsa.to_dict().items() if k in keep}
 
 @patch
 def to_json(self: RunSpec) -> dict:
     "The run's config.json (JSON types)."
-    d = dict(method=self.method, model=self.model, owl=self.owl, train_text=self.train_text, elsa=_used_config(self),
+    hub = {k: getattr(self, k) for k in ("revision", "trust_remote_code") if getattr(self, k)}   # recorded when set
+    d = dict(method=self.method, model=self.model, **hub, owl=self.owl, train_text=self.train_text, elsa=_used_config(self),
              protocol=dataclasses.asdict(self.protocol), budget=self.budget())
     return json.loads(json.dumps(d, default=str))
 
@@ -137,7 +140,8 @@ def check(self: RunSpec, distributed: bool = False) -> RunSpec:
 # %% ../nbs/41_run.ipynb #23c71c87
 def load_for_run(spec: RunSpec):
     "Step 1: the model and tokenizer, on the run's device, with the texts it reads tokenised before the clock starts."
-    model, tok = load_model(spec.model, device=resolve_device(spec.elsa.device))
+    model, tok = load_model(spec.model, dtype=spec.elsa.dtype, device=resolve_device(spec.elsa.device),
+                            revision=spec.revision, trust_remote_code=spec.trust_remote_code)
     splits = ("train", "validation") if spec.training_config() else ("train",) if spec.needs_calib else ()
     for split in splits: eval_tokens(tok, corpus(spec.train_text, split))
     return model, tok

@@ -79,6 +79,8 @@ def test_prune_help_lists_every_elsa_option_with_its_default(cli):
     (["prune", "--method", "elsa", "--sparsity", "0.7", "--resume"], ["resume"]),
     (["prune", "--method", "sparsegpt-ft", "--sparsity", "0.7"], ["sparsegpt-ft", "sparsegpt+ft"]),
     (["prune", "--method", "wanda", "--sparsity", "2:4", "--owl"], ["OWL", "2:4"]),
+    (["prune", "--method", "magnitude", "--sparsity", "0.5", "--dtype", "q8"], ["dtype", "q8", "bf16"]),
+    (["prune", "--method", "magnitude", "--sparsity", "0.5", "--device", "tpu"], ["device", "tpu"]),
 ])
 def test_bad_prune_input(cli, tmp_path, args, words):
     out = tmp_path / "run"
@@ -101,6 +103,27 @@ def test_bad_eval_input(cli, tmp_path):
     assert "is not a finished run" in line
     line = error_line(cli("eval", "--model", "tiny-llama", "--windows", 1, "--seqlen", 32, "--tasks", "boolq"))
     assert "boolq" in line and "offline suite" in line   # tests run with HF_HUB_OFFLINE=1: stock tasks fail at once
+    line = error_line(cli("eval", "--model", "tiny-llama", "--dtype", "int4"))
+    assert "int4" in line and "bf16" in line
+    import torch
+    line = error_line(cli("eval", "--model", "tiny-llama", "--device", f"cuda:{torch.cuda.device_count()}"))
+    assert "was asked for, but this machine has" in line
+
+
+def test_bf16_run_is_saved_and_evaluated_in_bf16(cli, tmp_path):
+    "A bf16 run loads, trains (fp32 master weights), saves and evaluates in bf16; `eval --run` reads it back in bf16 on the chosen device."
+    out = tmp_path / "run"
+    r = cli("prune", "--method", "elsa", "--model", "tiny-llama", "--sparsity", "0.7", "--dtype", "bf16", "--device", "cpu", "--steps", 4,
+            "--seqlen", 32, "--eval-every", 0, "--ppl-seqlen", 64, "--ppl-windows", 2, "--out", out, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["eval"]["protocol"]["dtype"] == "bfloat16" and s["eval"]["protocol"]["device"].startswith("cpu")
+    assert json.loads((out / "config.json").read_text())["elsa"]["dtype"] == "bfloat16"
+    assert json.loads((out / "model" / "config.json").read_text())["dtype"] == "bfloat16"
+    r = cli("eval", "--run", out, "--device", "cpu", "--seqlen", 64, "--windows", 2, "--json")
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(r.stdout[r.stdout.index("{"):])
+    assert rec["protocol"]["dtype"] == "bfloat16" and abs(rec["ppl"] - s["ppl"]) < 1e-6 * s["ppl"]
 
 
 def test_eval_zero_shot(cli):
@@ -121,7 +144,7 @@ def test_magnitude_2_4(cli, tmp_path):
             "--ppl-windows", 2, "--ppl-seqlen", 64)
     assert r.returncode == 0, r.stderr
     config, summary = (json.loads((out / f).read_text()) for f in ("config.json", "summary.json"))
-    assert config["method"] == "magnitude" and config["elsa"] == dict(sparsity=0.5, pattern="2:4", scope="tensor")
+    assert config["method"] == "magnitude" and config["elsa"] == dict(sparsity=0.5, pattern="2:4", scope="tensor", dtype="float32", device=None)
     rep = summary["sparsity_report"]
     assert rep["total"] == 0.5
     assert len(rep["matrices"]) == 2 * 7 and all(v == 0.5 for v in rep["matrices"].values()), rep["matrices"]
