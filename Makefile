@@ -8,7 +8,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test test-slow lab bench bench-quality bench-speed export readme docs
+.PHONY: install demo test test-slow lab bench bench-quality bench-speed bench-export export readme docs
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -56,6 +56,9 @@ bench: install
 
 bench-speed: install     # dense vs CSR/BSR (2:4 on a GPU) latency of SmolLM2 at 50/70/90%, about 10 minutes on one CPU thread
 	$(PY) bench/speed.py
+
+bench-export: install    # bytes on disk of the dense and compressed-tensors exports of SmolLM2 at 50/70/90%% and 2:4, about 2 minutes
+	$(PY) bench/export.py
 
 bench-quality: install   # hours on a CPU: every method at 50/70/80/90% (runs/quality keeps the cells; rerun resumes)
 	$(PY) bench/quality.py

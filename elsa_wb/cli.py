@@ -13,6 +13,7 @@ from .evaluate import text_perplexity
 from .elsa import NonFiniteLoss
 from .events import TRACKERS
 from .runs import RunDir
+from .export import load_saved
 from .run import RunSpec, METHODS, SPEC_KEYS, execute, load_spec, format_summary, protocol_line
 from .compare import compare, demo, SPARSITIES, COMPARE_METHODS, DEMO_STEPS, DEMO_WINDOWS
 
@@ -63,8 +64,8 @@ def cmd_fetch(a):
 def cmd_eval(a):
     p = spec_from_args(a).protocol
     dtype, device = a.dtype and torch_dtype(a.dtype), resolve_device(a.device)   # bad values are one sentence before anything loads
-    model, tok = (RunDir(a.run).load_model(dtype=dtype, device=device) if a.run else
-                  load_model(a.model or DEFAULT_MODEL, dtype=dtype, device=device, revision=a.revision, trust_remote_code=a.trust_remote_code))
+    model, tok = (RunDir(a.run).load_model(dtype=dtype, device=device) if a.run else   # --model: a name, a folder, or an export in either layout
+                  load_saved(a.model or DEFAULT_MODEL, dtype=dtype, device=device, revision=a.revision, trust_remote_code=a.trust_remote_code))
     if a.tasks and p.zero_shot is None: p = dataclasses.replace(p, zero_shot=0)   # --tasks implies --zero-shot
     zs = evaluate.zero_shot(model, tok, tasks=a.tasks or None, limit=p.zero_shot or None) if p.zero_shot is not None else None   # bad tasks fail first
     r = text_perplexity(model, tok, p.text, seqlen=p.seqlen, max_windows=p.windows, progress=True)

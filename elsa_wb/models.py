@@ -12,9 +12,9 @@ from .sparsity import full_value
 from .config import torch_dtype, resolve_device
 
 # %% auto #0
-__all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'TINY_ARCHS', 'cache_dir', 'fetch', 'check_model', 'load_model', 'model_name',
-           'needs_bos', 'tiny_config', 'tiny_model', 'cast_parameters', 'decoder_blocks', 'prunable_modules',
-           'prunable', 'input_dims', 'sparsity_report', 'format_sparsity']
+__all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'TINY_ARCHS', 'cache_dir', 'fetch', 'check_model', 'load_model',
+           'sparse_checkpoint_format', 'model_name', 'needs_bos', 'tiny_config', 'tiny_model', 'cast_parameters',
+           'decoder_blocks', 'prunable_modules', 'prunable', 'input_dims', 'sparsity_report', 'format_sparsity']
 
 # %% ../nbs/10_models.ipynb #dff2e660
 def cache_dir() -> Path:
@@ -97,31 +97,44 @@ def check_model(name_or_path: str) -> str:
     return name
 
 def load_model(name_or_path: str = DEFAULT_MODEL,  # embedded name, "tiny-<arch>", local directory, or hub model id
-               dtype: torch.dtype | str | None = None,  # bf16, fp16, fp32 (default) or a torch dtype: the weights are read into it tensor by tensor
+               dtype: torch.dtype | str | None = None,  # bf16, fp16, fp32 (default), "auto" (as stored) or a torch dtype: the weights are read into it tensor by tensor
                device: str | torch.device | None = None,  # "cpu" (default), "cuda", "cuda:N" or "auto": a GPU's weights go there as they are read
                revision: str | None = None,  # a hub model's branch, tag or commit
                trust_remote_code: bool = False,  # run a hub model's own modelling code (only for models you trust)
+               tokenizer: bool = True,  # also load the tokenizer (False: None in its place; a bare weights folder may have none)
               ) -> tuple[nn.Module, object]:
     "Load a causal LM and its tokenizer, in eval mode, in `dtype` on `device` (never through an fp32 copy of the whole model)."
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    dtype = torch_dtype(dtype or "float32")
+    dtype = "auto" if dtype == "auto" else torch_dtype(dtype or "float32")
     device = None if device is None else resolve_device(device)
     if str(name_or_path).startswith("tiny-"):   # a random tiny model with the real SmolLM2 tokenizer: for fast end-to-end tests
         check_model(name_or_path)
         tok = AutoTokenizer.from_pretrained(fetch(DEFAULT_MODEL))
-        model = tiny_model(str(name_or_path)[5:], vocab_size=len(tok), dtype=dtype)
+        model = tiny_model(str(name_or_path)[5:], vocab_size=len(tok), dtype="float32" if dtype == "auto" else dtype)
         return (model.to(device) if device is not None else model), tok
     check_model(name_or_path)
     path = fetch(name_or_path) if name_or_path in EMBEDDED else name_or_path
+    if sparse_checkpoint_format(path):   # transformers >= 5 would load it without an error, its pruned matrices uninitialised
+        raise ValueError(f"{name_or_path} holds compressed-tensors {sparse_checkpoint_format(path)} weights, which transformers >= 5 cannot decompress: "
+                         f"load it with elsa_wb.export.load_exported({str(name_or_path)!r}) (or `elsa-wb eval --model` it), or export the run with --format dense.")
     hub = dict(revision=revision, trust_remote_code=trust_remote_code)
     on_gpu = dict(device_map=device) if device is not None and device != "cpu" else {}   # each tensor is read straight to the GPU
     try:
-        tok = AutoTokenizer.from_pretrained(path, **hub)
+        tok = AutoTokenizer.from_pretrained(path, **hub) if tokenizer else None
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **hub, **on_gpu)
     except (OSError, ValueError) as e:   # a folder without a model: transformers says so in several lines, we in one
         raise ValueError(f"Could not load model {name_or_path!r} ({str(e).splitlines()[0][:150]}): use an embedded model ({', '.join(EMBEDDED)}) or a local checkpoint directory.") from None
     model._elsa_wb_name = str(name_or_path)
     return model.eval(), tok
+
+def sparse_checkpoint_format(path) -> str | None:
+    "The compressed-tensors sparse format of a local checkpoint folder ('sparse-bitmask', ...), None for any other folder or name."
+    cfg = Path(str(path)).expanduser() / "config.json"
+    if not cfg.is_file(): return None
+    try: q = json.loads(cfg.read_text()).get("quantization_config") or {}
+    except (OSError, ValueError): return None
+    fmt = (q.get("sparsity_config") or {}).get("format") if isinstance(q, dict) and q.get("quant_method") == "compressed-tensors" else None
+    return fmt if fmt and fmt != "dense" else None
 
 def model_name(model: nn.Module) -> str:
     "The name a model was loaded under (for result records)."

@@ -16,6 +16,8 @@ from .files import write_json
 from .provenance import environment
 from .sparsity import as_rows, nm_violation
 from .runs import RunDir
+from .export import load_saved, MANIFEST
+from .config import torch_dtype
 
 # %% auto #0
 __all__ = ['FORMATS', 'DEFAULT_FORMATS', 'BLOCKSIZE', 'TOKENS', 'LAYER_REPEATS', 'MODEL_REPEATS', 'PROMPT_TOKENS', 'NEW_TOKENS',
@@ -325,23 +327,12 @@ def format_model_speed(r: dict) -> str:
 DENSE_BELOW = 0.01   # a model with fewer zeros than this in its prunable weights is called dense
 
 def load_for_speed(source: str, device=None, dtype=None) -> nn.Module:
-    "The model of a run directory (RUN/model, through `RunDir.load_model`), of an exported directory (config.json + weights), or of a `load_model` name."
+    "The model of a run directory (its model/), of an export in either layout, of a saved model folder, or of a `load_model` name (`load_saved`)."
     p = Path(str(source)).expanduser()
-    if p.is_dir():
-        r = RunDir(p)
-        if r.model_dir.is_dir() or r.summary_path.exists() or r.metrics_path.exists():
-            model, _ = r.load_model(dtype=dtype, device=device, tokenizer=False)   # one sentence when the run saved no model
-            return model
-        if not ((p / "config.json").exists() and (any(p.glob("*.safetensors")) or any(p.glob("*.bin")))):
-            raise FileNotFoundError(f"{source} is neither a run directory with model/ nor an exported model (config.json + safetensors): pass one of those or a model name.")
-    elif p.exists(): raise ValueError(f"{source} is a file: pass a run directory, an exported model directory or a model name.")
-    if not p.is_dir(): model, _ = load_model(str(source), dtype=dtype, device=device)   # no tokenizer needed below: a directory may lack one
-    else:
-        from transformers import AutoModelForCausalLM
-        try: model = AutoModelForCausalLM.from_pretrained(p, dtype=dtype or torch.float32)
-        except (OSError, ValueError) as e:
-            raise ValueError(f"Could not load the model in {p} ({str(e).splitlines()[0][:150]}): pass a directory written by save_pretrained.") from None
-        if device is not None: model.to(device)
+    if p.is_file(): raise ValueError(f"{source} is a file: pass a run directory, an exported model directory or a model name.")
+    if p.is_dir() and not any((p / f).exists() for f in ("config.json", MANIFEST, "summary.json", "metrics.jsonl", "model")):
+        raise FileNotFoundError(f"{source} is neither a run directory with model/ nor an exported model (config.json + safetensors): pass one of those or a model name.")
+    model, _ = load_saved(source, dtype=dtype, device=device, tokenizer=False)   # no tokenizer needed below: a folder may lack one
     model._elsa_wb_name = str(source)
     return model.eval()
 
@@ -356,8 +347,7 @@ def speed_record(model: nn.Module, command: str | None = None, **kw) -> dict:
 # %% ../nbs/61_speed.ipynb #3fb9dd3e
 def cmd_speed(a):
     if a.threads: torch.set_num_threads(a.threads)
-    if a.dtype not in (None, "float32", "float16", "bfloat16"): raise ValueError(f"Unknown --dtype {a.dtype!r}: use float32, float16 or bfloat16.")
-    dtype = getattr(torch, a.dtype) if a.dtype else None
+    dtype = a.dtype and torch_dtype(a.dtype)
     check_formats(a.formats)   # bad options fail before any model is loaded
     _check_positive(prompt_tokens=a.prompt_tokens, new_tokens=a.new_tokens, repeats=a.repeats)
     model = load_for_speed(a.source, device=a.device, dtype=dtype)
@@ -384,7 +374,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     s.add_argument("--repeats", type=int, default=MODEL_REPEATS, help=f"interleaved rounds (default {MODEL_REPEATS})")
     s.add_argument("--blocksize", type=int, default=BLOCKSIZE, help=f"BSR block size (default {BLOCKSIZE})")
     s.add_argument("--device", default=None, help="cpu or cuda (default cpu)")
-    s.add_argument("--dtype", default=None, help="float32 (default), float16 or bfloat16 (2:4 needs a half type on CUDA)")
+    s.add_argument("--dtype", default=None, help="bf16, fp16 or fp32 (default: as saved; 2:4 needs a half type on CUDA)")
     s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     s.add_argument("--json", default=None, metavar="OUT", help="also write the full record (with versions and git commit) to OUT")
     s.set_defaults(fn=cmd_speed)

@@ -16,6 +16,7 @@ README.md as an invisible comment. The tables (RENDERERS):
                                           (variant=cpu: the `elsa-cpu` / `sparsegpt+ft-cpu` rows)
     budget    bench/results/budget.json   ELSA / control as the training budget grows (variants=a,b,...: these ELSA
                                           rows; default the ones measured at several budgets)
+    export    bench/results/export.json   bytes on disk of the dense and compressed-tensors exports (dtype=float32: fp32)
 
 An unknown marker or a missing JSON (but demo.json) is an error: a README must not silently lose a table.
 nbs/92_results.ipynb imports these renderers, so the chapter and the README show the same tables.
@@ -184,7 +185,21 @@ def demo(root: Path = ROOT) -> str:
     return md_table(["method", "sparsity", "perplexity", "seconds"], out) + "\n\n" + cap
 
 
-RENDERERS = dict(demo=demo, quality=quality, recipe=recipe, budget=budget)
+def mb(n: int) -> str: return f"{n / 1e6:,.1f} MB"
+
+
+def export(root: Path = ROOT, dtype: str = "bfloat16") -> str:
+    "Bytes on disk of the two export layouts per sparsity, from export.json (bench/export.py)."
+    e = load("export.json", root)
+    rows = [[r["sparsity"], mb(r["dense"]["weight_bytes"]), mb(r["compressed-tensors"]["weight_bytes"]), ratio(r["compressed_over_dense"]),
+             "yes" if r["dense"]["bit_exact"] and r["compressed-tensors"]["bit_exact"] else "**no**"]
+            for r in e["rows"] if r["dtype"] == dtype]
+    head = ["sparsity", f"dense layout ({dtype})", "compressed-tensors", "compressed / dense", "loads back bit for bit"]
+    return (md_table(head, rows) + f"\n\n*{e['model']} pruned by magnitude, weight files only (the dense layout's bit-packed masks, the tokenizer and the manifest excluded); the unpruned model is "
+            f"{mb(e['unpruned_weight_bytes'][dtype])} in {dtype}. From bench/results/export.json (`python bench/export.py` at {e['git_commit'][:8]}, {day(e['environment']['time'])}).*")
+
+
+RENDERERS = dict(demo=demo, quality=quality, recipe=recipe, budget=budget, export=export)
 
 
 def render(line: str, root: Path = ROOT) -> str | None:
