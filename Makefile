@@ -57,7 +57,7 @@ bench: install
 bench-speed: install     # dense vs CSR/BSR (2:4 on a GPU) latency of SmolLM2 at 50/70/90%, about 10 minutes on one CPU thread
 	$(PY) bench/speed.py
 
-bench-export: install    # bytes on disk of the dense and compressed-tensors exports of SmolLM2 at 50/70/90%% and 2:4, about 2 minutes
+bench-export: install    # bytes on disk of the dense and compressed-tensors exports of SmolLM2 at 50/70/90% and 2:4, about 2 minutes
 	$(PY) bench/export.py
 
 bench-quality: install   # hours on a CPU: every method at 50/70/80/90% (runs/quality keeps the cells; rerun resumes)
