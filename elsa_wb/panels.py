@@ -5,7 +5,7 @@
 # %% ../nbs/71_panels.ipynb #631e90fd
 from __future__ import annotations
 from fastcore.basics import patch
-import dataclasses, html, inspect, math, threading, time, traceback
+import dataclasses, html, inspect, math, os, re, threading, time, traceback
 from datetime import datetime
 from pathlib import Path
 import torch
@@ -19,12 +19,13 @@ from .events import tracker_sinks
 from .run import RunSpec, METHODS, FINETUNED, DENSE, execute
 from .grid import run_grid, check_grid
 from .compare import SPARSITIES, COMPARE_METHODS, cell_name
-from .runs import RunDir, number
-from .views import LiveView, run_figures, sweep_table, pareto_figure, nonzero_params, fmt_setting
+from .runs import RunDir, number, readable_runs
+from .views import (LiveView, run_figures, sweep_table, pareto_figure, nonzero_params, fmt_setting, overlay_figure, runs_side_by_side,
+                           save_figure, write_report, FIGURE_FORMATS)
 
 # %% auto #0
-__all__ = ['RUN_KW', 'MODELS', 'PATTERN_CHOICES', 'RUN_FIELDS', 'STATUS_COLORS', 'RunStopped', 'field_widget', 'field_value',
-           'run_views', 'RunPanel', 'SweepPanel']
+__all__ = ['RUN_KW', 'MODELS', 'PATTERN_CHOICES', 'RUN_FIELDS', 'STATUS_COLORS', 'OVERLAYS', 'RunStopped', 'field_widget',
+           'field_value', 'run_views', 'RunPanel', 'SweepPanel', 'RunBrowser']
 
 # %% ../nbs/71_panels.ipynb #63d849a0
 class RunStopped(BaseException):
@@ -74,7 +75,7 @@ def field_value(name: str, w: W.Widget):
     return parse_field(_FIELDS[name], w.value)
 
 # %% ../nbs/71_panels.ipynb #660f3e9c
-RUN_FIELDS = ("rho", "rho_schedule", "rho_final", "interval", "projection", "lr", "steps", "z_dtype", "u_dtype", "device")   # the ElsaConfig fields RunPanel shows besides the sparsity
+RUN_FIELDS = ("rho", "rho_schedule", "rho_final", "interval", "projection", "lr", "steps", "z_dtype", "u_dtype", "dtype", "device")   # the ElsaConfig fields RunPanel shows besides the sparsity
 STATUS_COLORS = dict(info="#555", ok="#1a7f37", warn="#9a6700", error="#cf222e")
 
 def _settings(base: dict, values: dict, shown) -> tuple[dict, dict]:
@@ -272,12 +273,6 @@ def run_dir(self: RunPanel) -> RunDir | None:
     "The latest run's directory (None before the first Start, or while it does not exist yet)."
     return RunDir(self.out) if self.out is not None and self.out.is_dir() else None
 
-@patch
-def open(self: RunPanel, run):   # a run directory (or its name under the runs root)
-    "Show a finished or stopped run's figures in the panel's views."
-    p = Path(run)
-    if not p.is_dir() and (Path(self.root.value) / str(run)).is_dir(): p = Path(self.root.value) / str(run)
-    self.views.children = [run_views(p)]
 
 # %% ../nbs/71_panels.ipynb #c643ce0a
 def _items(text: str) -> list[str]: return [t.strip() for t in str(text).replace(";", ",").split(",") if t.strip()]
@@ -447,3 +442,110 @@ def open(self: SweepPanel, name):   # a cell's name (or any run directory)
     "Show a finished cell's figures in the run views."
     p = Path(self.root.value) / str(name)
     self.views.children = [run_views(p if p.is_dir() else Path(name))]
+
+# %% ../nbs/71_panels.ipynb #5b7c1e02
+OVERLAYS = {   # the run browser's curves: label -> views.overlay_figure's arguments
+    "projected perplexity": dict(y="sparse_loss", exp=True, title="Projected perplexity (held-out training-text windows) by run"),
+    "dense perplexity": dict(y="dense_loss", exp=True, title="Dense perplexity (held-out training-text windows) by run"),
+    "training loss": dict(event="step", y="loss", mode="lines", title="Training loss by run"),
+    "relative primal residual": dict(event="admm_update", y="primal_rel", title="ADMM relative primal residual ||W-z||/||W|| by run"),
+    "mask drift since the start": dict(event="admm_update", y="hamming_init", title="Fraction of mask entries flipped since the initial mask, by run"),
+}
+
+def _run_label(root: Path, r: RunDir, row: dict) -> str:
+    rel = r.path.resolve().relative_to(root.resolve()) if r.path.resolve().is_relative_to(root.resolve()) else r.path
+    ppl = f", perplexity {row['ppl']:,.2f}" if number(row.get("ppl")) is not None else ""
+    return f"{rel} ({row['status']}{ppl})"
+
+class RunBrowser:
+    "Pick runs under a folder (a list, not a path to type), overlay their curves, compare them side by side, open their report, save a figure."
+    def __init__(self, root: str | Path = "runs",   # the folder searched for run directories
+                 selected=(),                       # runs to select at once (paths, or names under root)
+                 curve: str = next(iter(OVERLAYS))):  # a key of OVERLAYS
+        wide = dict(style=dict(description_width="90px"))
+        self.root = W.Text(value=str(root), description="runs folder", layout=W.Layout(width="420px"), **wide)
+        self.refresh_button = W.Button(description="Refresh", icon="refresh", layout=W.Layout(width="110px"))
+        self.runs = W.SelectMultiple(options=[], rows=8, description="runs", layout=W.Layout(width="640px"), **wide)
+        self.curve = W.Dropdown(options=list(OVERLAYS), value=curve, description="curve", layout=W.Layout(width="420px"), **wide)
+        self.report_button = W.Button(description="Open report", icon="file", layout=W.Layout(width="130px"))
+        self.fmt = W.Dropdown(options=FIGURE_FORMATS, value="png", description="save as", layout=W.Layout(width="170px"), **wide)
+        self.save_button = W.Button(description="Save figure", icon="download", layout=W.Layout(width="130px"))
+        self.status, self.table, self.plot, self.details = W.HTML(), W.HTML(), W.VBox(), W.VBox()
+        self.figure, self.last_report, self.last_figure = None, None, None
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.report_button.on_click(lambda _: self.report())
+        self.save_button.on_click(lambda _: self.save())
+        self.runs.observe(lambda _: self.redraw(), "value"); self.curve.observe(lambda _: self.redraw(), "value")
+        self.widget = W.VBox([W.HTML("<b>elsa_wb: runs</b>"), W.HBox([self.root, self.refresh_button]), self.runs,
+                              W.HBox([self.curve, self.report_button, self.fmt, self.save_button]), self.status, self.plot, self.table, self.details])
+        self.widget.add_class("elsa-browser")   # what the real-browser test looks for
+        self.refresh(); self.select(*selected)
+    def _say(self, text: str, kind: str = "info"):
+        self.status.value = f"<span class='elsa-browser-status' style='color:{STATUS_COLORS[kind]}'>{text}</span>"
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
+
+# %% ../nbs/71_panels.ipynb #5b7c1e03
+@patch
+def refresh(self: RunBrowser):
+    "List the runs under the folder again (a damaged one is left out with a warning), keeping the selection."
+    root, keep = Path(self.root.value).expanduser(), set(self.runs.value)
+    if not root.is_dir():
+        self.runs.options = []; return self._say(html.escape(f"{root} is not a folder: type the folder your runs are in (e.g. runs)."), "warn")
+    found = readable_runs(root)
+    self.runs.options = [(_run_label(root, r, row), str(r.path)) for r, row in found]
+    self.runs.value = tuple(v for _, v in self.runs.options if v in keep)
+    self._say(html.escape(f"{len(found)} run{'s' if len(found) != 1 else ''} in {root}" + ("" if found else ": start one with RunPanel or elsa-wb prune --out")))
+
+@patch
+def select(self: RunBrowser, *runs):
+    "Select runs by path or by their name under the folder; one sentence for one that is not listed."
+    listed = {Path(v).resolve(): v for _, v in self.runs.options}
+    root, chosen = Path(self.root.value).expanduser(), []
+    for run in runs:
+        p = next((listed[q.resolve()] for q in (Path(run), root / str(run)) if q.resolve() in listed), None)
+        if p is None: return self._say(html.escape(f"{run} is not a run under {root}: pick one from the list (Refresh after a run ends)."), "warn")
+        chosen.append(p)
+    self.runs.value = tuple(chosen)
+
+@patch(as_prop=True)
+def selected(self: RunBrowser) -> list[RunDir]: return [RunDir(p) for p in self.runs.value]
+
+@patch
+def redraw(self: RunBrowser):
+    "The overlay of the chosen curve, the side-by-side table, and (one run) its own figures."
+    rs = self.selected
+    self.figure = go.FigureWidget(overlay_figure(rs, **OVERLAYS[self.curve.value])) if rs else None
+    self.plot.children = [self.figure] if rs else []
+    self.table.value = runs_side_by_side(rs) if rs else ""
+    self.details.children = [run_views(rs[0])] if len(rs) == 1 else []
+
+@patch
+def report(self: RunBrowser) -> Path | None:
+    "Write the HTML report of the selected runs (RUN/report.html for one, <folder>/report.html for several) and link it."
+    rs = self.selected
+    if not rs: return self._say("Select one or more runs first.", "warn")
+    out = rs[0].path / "report.html" if len(rs) == 1 else Path(self.root.value).expanduser() / "report.html"
+    self.last_report = write_report([r.path for r in rs], out)
+    href = os.path.relpath(self.last_report, Path.cwd())
+    self._say(f"report written: <a href='{html.escape(href)}' target='_blank'>{html.escape(str(self.last_report))}</a>", "ok")
+    return self.last_report
+
+@patch
+def save(self: RunBrowser) -> Path | None:
+    "Save the overlay as PNG or SVG in <folder>/figures/ (named after the curve and the runs)."
+    if self.figure is None: return self._say("Select one or more runs first.", "warn")
+    slug = re.sub(r"[^a-z0-9]+", "-", self.curve.value.lower()).strip("-")
+    names = "+".join(r.name for r in self.selected)[:80]
+    try: self.last_figure = save_figure(self.figure, Path(self.root.value).expanduser() / "figures" / f"{slug}--{names}.{self.fmt.value}")
+    except (ValueError, RuntimeError, OSError) as e: return self._say(html.escape(str(e)), "error")
+    self._say(f"figure saved: {html.escape(str(self.last_figure))}", "ok")
+    return self.last_figure
+
+@patch
+def open(self: RunPanel, run=None):   # a run directory (or its name under the runs root); None: just the browser
+    "Show the run browser of the panel's runs folder in its views, with `run` selected; returns the browser."
+    self.browser = RunBrowser(self.root.value, selected=[run] if run is not None else ())
+    self.views.children = [self.browser.widget]
+    return self.browser

@@ -26,12 +26,12 @@ def _make_subplots(*args, **kw):
     return f(*args, **kw)
 
 # %% auto #0
-__all__ = ['LAYOUT', 'FIGURES', 'COMPARE_COLUMNS', 'SWEEP_COLUMNS', 'COLORS', 'point', 'series', 'events_of', 'loss_figure',
-           'ppl_figure', 'residual_figure', 'drift_figure', 'layer_grid', 'layer_heatmap', 'drift_heatmap',
-           'sparsity_heatmap', 'run_labels', 'overlay_figure', 'Decimated', 'LiveView', 'run_figures', 'report_html',
-           'write_report', 'fmt_setting', 'finite_number', 'text_key', 'table_columns', 'format_table',
-           'markdown_table', 'ratio_lines', 'compare_figure', 'compare_html', 'nonzero_params', 'sweep_table',
-           'pareto_figure']
+__all__ = ['LAYOUT', 'FIGURES', 'COMPARE_COLUMNS', 'FIGURE_FORMATS', 'SWEEP_COLUMNS', 'COLORS', 'point', 'series', 'events_of',
+           'loss_figure', 'ppl_figure', 'residual_figure', 'drift_figure', 'layer_grid', 'layer_heatmap',
+           'drift_heatmap', 'sparsity_heatmap', 'run_labels', 'overlay_figure', 'Decimated', 'LiveView', 'run_figures',
+           'report_html', 'write_report', 'runs_side_by_side', 'save_figure', 'fmt_setting', 'finite_number',
+           'text_key', 'table_columns', 'format_table', 'markdown_table', 'ratio_lines', 'compare_figure',
+           'compare_html', 'nonzero_params', 'sweep_table', 'pareto_figure']
 
 # %% ../nbs/50_views.ipynb #c96b09ad
 def point(ev: dict,    # an event
@@ -341,6 +341,28 @@ def write_report(run_dirs,                          # a run directory, a folder 
     text = report_html(paths, title)
     out = Path(out_html); out.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(out, text)
+
+# %% ../nbs/50_views.ipynb #7f0a1b02
+FIGURE_FORMATS = ("png", "svg")   # what `save_figure` writes (by the file name's suffix)
+
+def runs_side_by_side(runs) -> str:   # RunDirs or run directory paths
+    "An HTML table with one column per run: the comparison table's fields (method, sparsity, perplexity, budget, status ...) as rows."
+    found = readable_runs([x.path if isinstance(x, RunDir) else x for x in runs])
+    if not found: return "<p>No readable run selected.</p>"
+    labels, rows = run_labels([r for r, _ in found]), [row for _, row in found]
+    body = [[k] + [_fmt(row[k], kind) for row in rows] for k, kind in COMPARE_COLUMNS[1:]]
+    return _table(body, ["", *map(html.escape, labels)])
+
+def save_figure(fig, path: str | Path, width: int = 1000, height: int = 600) -> Path:
+    "Write a plotly figure as PNG or SVG (by `path`'s suffix) through kaleido and a headless Chrome/Chromium; returns the path."
+    p = Path(path); fmt = p.suffix.lstrip(".").lower()
+    if fmt not in FIGURE_FORMATS: raise ValueError(f"Cannot save a figure as {p.name!r}: name a .png or .svg file.")
+    try: data = fig.to_image(format=fmt, width=width, height=height)
+    except RuntimeError as e:
+        if "Chrome" not in str(e): raise
+        raise RuntimeError(f"Saving a figure as {fmt.upper()} needs Chrome or Chromium, which kaleido did not find: install it "
+                           "(Debian: apt-get install chromium) or set BROWSER_PATH to its executable.") from None
+    return atomic_write(p, data)
 
 # %% ../nbs/50_views.ipynb #335ff26f
 def fmt_setting(v) -> str:

@@ -1,6 +1,7 @@
 """The panels in a real browser: JupyterLab on a free local port, tests/panel_smoke.ipynb opened in headless Chromium
-(Playwright, the system's chromium), all cells run from the menu, Start clicked in the rendered panel; the live
-plotly figures must render and fill, no cell may show a traceback. A screenshot goes to tests/artifacts/.
+(Playwright, the system's chromium), all cells run from the menu; the run browser must overlay its two runs and its
+Save figure button write a PNG (kaleido, the same chromium); then Start is clicked in the rendered run panel, whose
+live plotly figures must render and fill. No cell may show a traceback. Screenshots go to tests/artifacts/.
 
 Without chromium or playwright the test is skipped, with the reason; under CI (env CI set) it fails instead."""
 import json, os, secrets, shutil, socket, subprocess, sys, time, urllib.request
@@ -14,8 +15,10 @@ HERE = Path(__file__).resolve().parent
 NOTEBOOK = HERE / "panel_smoke.ipynb"
 ARTIFACTS = HERE / "artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
-POINTS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(
-    d => (d.data || []).reduce((n, t) => n + ((t.x && t.x.length) || 0), 0))"""
+POINTS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).filter(d => !d.closest('.elsa-browser')).map(
+    d => (d.data || []).reduce((n, t) => n + ((t.x && t.x.length) || 0), 0))"""   # the run panel's live figures
+BROWSER_JS = """() => Array.from(document.querySelectorAll('.elsa-browser .js-plotly-plot')).map(
+    d => (d.data || []).map(t => (t.x && t.x.length) || 0))"""   # the run browser's overlay: points per trace
 
 
 def _missing_or_fail(reason: str):
@@ -100,6 +103,14 @@ def test_run_panel_in_jupyterlab(tmp_path):
                 dialog = page.locator(".jp-Dialog:has-text('Select Kernel') .jp-Dialog-button.jp-mod-accept")
                 try: dialog.click(timeout=3_000)   # JupyterLab asks for a kernel if the session was not attached yet
                 except PlaywrightTimeout: pass
+                page.wait_for_function(f"({BROWSER_JS})().length == 1 && ({BROWSER_JS})()[0].length == 2", timeout=120_000)
+                overlay = page.evaluate(BROWSER_JS)[0]; mark("browser")
+                page.locator(".elsa-browser").scroll_into_view_if_needed()
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "run_browser.png"))
+                page.click(".elsa-browser .widget-button:has-text('Save figure')")
+                page.wait_for_function("() => /figure saved|rror|needs Chrome/.test(document.querySelector('.elsa-browser-status')?.innerText || '')", timeout=120_000)
+                saved_text = page.locator(".elsa-browser-status").inner_text(); mark("figure")
                 start = page.locator(".jp-OutputArea-output .widget-button:has-text('Start')")
                 start.wait_for(state="visible", timeout=60_000)
                 page.wait_for_function(f"({POINTS_JS})().length >= 5")   # the panel's live figures are drawn, still empty
@@ -123,7 +134,12 @@ def test_run_panel_in_jupyterlab(tmp_path):
     finally:
         _stop_lab(proc, base, token)
     took = time.time() - t0
-    print(f"browser test: {took:.0f} s (seconds from the start: {phases}); points per figure before Start {before}, after {after}; status: {text}")
+    print(f"browser test: {took:.0f} s (seconds from the start: {phases}); run browser overlay points per run {overlay}, {saved_text}; "
+          f"points per figure before Start {before}, after {after}; status: {text}")
+    assert all(n > 0 for n in overlay), f"the run browser drew an empty curve: {overlay}"
+    assert "figure saved" in saved_text, saved_text
+    pngs = list((root / "browse" / "figures").glob("*.png"))
+    assert len(pngs) == 1 and pngs[0].read_bytes()[:4] == b"\x89PNG", pngs
     assert "finished" in text, f"the run did not finish: {text}"
     assert before == [0] * len(before) and len(after) == 5 and all(n > 0 for n in after), (before, after)
     tracebacks = [s for s in stderr if "Traceback" in s]
