@@ -112,7 +112,8 @@ def _run_options(q):
     q.add_argument("--save-model", action=argparse.BooleanOptionalAction, default=True,
                    help="keep the pruned model under OUT/model, what eval --run, export and speed read (default; --no-save-model keeps only the record)")
     q.add_argument("--log", nargs="+", default=[], choices=tuple(TRACKERS), metavar="TRACKER",
-                   help="also send every event to these trackers: tensorboard (OUT/tensorboard; `tensorboard --logdir OUT`)")
+                   help="also send every event to these trackers: tensorboard (OUT/tensorboard; `tensorboard --logdir OUT`), "
+                        "trackio (its local store, project = OUT's folder; `trackio show`)")
     _protocol_options(q, "ppl-"); add_config_options(q)
 
 def parser() -> argparse.ArgumentParser:

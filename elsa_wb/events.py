@@ -10,7 +10,8 @@ from tqdm.auto import tqdm
 from .files import WriteError
 
 # %% auto #0
-__all__ = ['EVENT_KINDS', 'TRACKERS', 'emit', 'JsonlSink', 'read_jsonl', 'ProgressSink', 'TensorBoardSink', 'tracker_sinks']
+__all__ = ['EVENT_KINDS', 'TRACKERS', 'emit', 'JsonlSink', 'read_jsonl', 'ProgressSink', 'event_scalars', 'TensorBoardSink',
+           'TrackioSink', 'tracker_sinks']
 
 # %% ../nbs/13_events.ipynb #4808a8fe
 EVENT_KINDS = ("start", "step", "admm_update", "eval", "done")
@@ -76,6 +77,11 @@ class ProgressSink:
         elif time.time() - self.t > self.every: self.bar.set_postfix(self.post, refresh=False); self.t = time.time()
 
 # %% ../nbs/13_events.ipynb #5b7e1c21
+def event_scalars(ev: dict) -> dict[str, float]:
+    "{'<event>/<field>': value} of an event's finite numbers (not its step, time or flags; nested and text fields are left out)."
+    return {f"{ev['event']}/{k}": v for k, v in ev.items()
+            if k not in ("step", "start_step", "time", "event") and not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)}
+
 class TensorBoardSink:
     "Every numeric field of every event as a TensorBoard scalar `<event>/<field>` at the event's step, written under `logdir`."
     def __init__(self, logdir: str | Path):
@@ -87,15 +93,36 @@ class TensorBoardSink:
             self.writer = self._writer_class(str(self.path), purge_step=ev.get("start_step") or None)
         step = ev.get("step", ev.get("start_step"))
         if step is None: return
-        for k, v in ev.items():
-            if k in ("step", "start_step", "time", "event") or isinstance(v, bool) or not isinstance(v, (int, float)): continue
-            if math.isfinite(v): self.writer.add_scalar(f"{ev['event']}/{k}", v, int(step))
+        for tag, v in event_scalars(ev).items(): self.writer.add_scalar(tag, v, int(step))
         if ev["event"] in ("eval", "admm_update", "done", "summary"): self.writer.flush()
 
     def close(self):
         if self.writer is not None: self.writer.close()
 
-TRACKERS = {"tensorboard": lambda run_dir: TensorBoardSink(Path(run_dir) / "tensorboard")}   # --log NAME: where it writes
+class TrackioSink:
+    "Every numeric field of every event as a trackio metric `<event>/<field>` at the event's step: run `name` of project `project`."
+    def __init__(self, name: str, project: str = "elsa_wb"):
+        try: import trackio
+        except ImportError: raise ValueError("--log trackio needs the trackio package: pip install trackio (or use --log tensorboard).") from None
+        self.name, self.project, self.run = name, project, None
+
+    def __call__(self, ev: dict):
+        if self.run is None:
+            import trackio, contextlib, io
+            with contextlib.redirect_stdout(io.StringIO()):   # trackio prints where it logs; the run's own output says enough
+                self.run = trackio.init(project=self.project, name=self.name, config=_jsonable(ev.get("config") or {}), resume="allow",
+                                        embed=False, auto_log_cpu=False, auto_log_gpu=False)
+        step, metrics = ev.get("step", ev.get("start_step")), event_scalars(ev)
+        if step is not None and metrics: self.run.log(metrics, step=int(step))
+
+    def close(self):
+        if self.run is not None:
+            import contextlib, io
+            with contextlib.redirect_stdout(io.StringIO()): self.run.finish()
+
+TRACKERS = {   # --log NAME: what each writes, given the run directory
+    "tensorboard": lambda run_dir: TensorBoardSink(Path(run_dir) / "tensorboard"),
+    "trackio": lambda run_dir: TrackioSink(Path(run_dir).name, project=Path(run_dir).resolve().parent.name or "elsa_wb")}
 
 def tracker_sinks(names, run_dir) -> list:
     "The sinks `--log` asks for, writing into `run_dir`; an unknown name is one sentence."
