@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, dataclasses, json, shlex, signal, sys
 from pathlib import Path
-from .config import ElsaConfig, Protocol, config_fields, parse_field, torch_dtype, resolve_device, TRAIN_TEXT
+from .config import ElsaConfig, Protocol, config_fields, parse_field, torch_dtype, resolve_device, TRAIN_TEXT, PROTOCOLS
 from .models import fetch, load_model, EMBEDDED, DEFAULT_MODEL
 from . import evaluate
 from .evaluate import text_perplexity
@@ -14,7 +14,7 @@ from .elsa import NonFiniteLoss
 from .events import TRACKERS
 from .runs import RunDir
 from .export import load_saved
-from .run import RunSpec, METHODS, SPEC_KEYS, execute, load_spec, format_summary, protocol_line
+from .run import RunSpec, METHODS, SPEC_KEYS, execute, load_spec, format_summary, protocol_line, eval_seqlen
 from .compare import compare, demo, SPARSITIES, COMPARE_METHODS, DEMO_STEPS, DEMO_WINDOWS
 
 # %% auto #0
@@ -33,6 +33,8 @@ def add_config_options(p: argparse.ArgumentParser):
 
 def _protocol_options(q, pre=""):
     d = Protocol()
+    q.add_argument("--protocol", default=None, metavar="NAME", help=f"a preset of the flags below and the calibration: {', '.join(PROTOCOLS)} "
+                   "(paper: WikiText-2 test in 2048-token windows, 128 x 2048 C4 calibration windows; needs the hub); flags given beside it win")
     q.add_argument("--text", default=None, help=f"evaluation corpus: handbook, pydocs, austen, wikitext2, c4 or a .txt path (default {d.text})")
     q.add_argument(f"--{pre}seqlen", dest="ppl_seqlen", type=int, default=None, help=f"perplexity window length (default {d.seqlen})")
     q.add_argument(f"--{pre}windows", dest="ppl_windows", type=int, default=None, help=f"evaluate the first N windows (0: the whole text; default {d.windows})")
@@ -45,6 +47,7 @@ def _given(a, **names) -> dict:
 def spec_from_args(a: argparse.Namespace) -> RunSpec:
     "The RunSpec the flags describe: --config (or the defaults), overridden by every flag given."
     base = load_spec(a.config) if getattr(a, "config", None) else RunSpec()
+    if getattr(a, "protocol", None): base = base.with_protocol(a.protocol)   # a preset: evaluation and calibration texts and windows
     fields = {f.name: parse_field(f, " ".join(v) if isinstance(v, list) else v) for f in config_fields()
               if f.name not in SPEC_KEYS and (v := getattr(a, f.name, None)) is not None}
     protocol = dataclasses.replace(base.protocol, **_given(a, text="text", seqlen="ppl_seqlen", windows="ppl_windows", zero_shot="zero_shot"),
@@ -68,7 +71,7 @@ def cmd_eval(a):
                   load_saved(a.model or DEFAULT_MODEL, dtype=dtype, device=device, revision=a.revision, trust_remote_code=a.trust_remote_code))
     if a.tasks and p.zero_shot is None: p = dataclasses.replace(p, zero_shot=0)   # --tasks implies --zero-shot
     zs = evaluate.zero_shot(model, tok, tasks=a.tasks or None, limit=p.zero_shot or None) if p.zero_shot is not None else None   # bad tasks fail first
-    r = text_perplexity(model, tok, p.text, seqlen=p.seqlen, max_windows=p.windows, progress=True)
+    r = text_perplexity(model, tok, p.text, seqlen=eval_seqlen(p, model), max_windows=p.windows, progress=True)
     print(f"perplexity {r['ppl']:.3f}\n{protocol_line(r)}")
     if zs: r["zero_shot"] = zs; print(evaluate.format_zero_shot(zs))
     if a.json: print(json.dumps(r, indent=1, default=str))

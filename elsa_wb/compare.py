@@ -8,7 +8,8 @@ import csv, html, io, json, math, os, time
 from pathlib import Path
 import dataclasses
 from .sparsity import SparsitySpec
-from .config import ElsaConfig, Protocol, PRUNERS, CALIB_SEQLEN
+from .config import ElsaConfig, Protocol, PRUNERS
+from .data import corpus_source
 from .models import DEFAULT_MODEL, EMBEDDED, load_model
 from .files import atomic_write, write_json
 from .provenance import environment
@@ -111,7 +112,8 @@ def compare_config(base: RunSpec, cells: dict[str, RunSpec]) -> dict:
     return dict(model=base.model, sparsities=list(dict.fromkeys(str(s.spec) for s in specs)), methods=list(dict.fromkeys(s.method for s in specs)),
                 owl=base.owl, scope=base.elsa.scope, train_text=base.train_text, eval_text=p.text, eval_seqlen=p.seqlen, eval_windows=p.windows,
                 extra_texts=list(p.extra_texts), zero_shot=p.zero_shot,
-                calib=dict(text=base.train_text, split="train", windows=base.elsa.calib_windows, seqlen=CALIB_SEQLEN, seed=base.elsa.seed),
+                calib=dict(text=base.train_text, split="train", windows=base.elsa.calib_windows, seqlen=base.elsa.calib_seqlen, seed=base.elsa.seed,
+                           source=corpus_source(base.train_text, "train")),
                 elsa={k: v for k, v in json.loads(json.dumps(base.elsa.effective().to_dict(), default=str)).items() if k not in SPEC_KEYS},
                 finetune={k: getattr(ft, k) for k in ("steps", "finetune_steps", "lr", "tokens")})
 
@@ -196,10 +198,10 @@ def demo(model_id: str = DEFAULT_MODEL, sparsities=(0.5, 0.7, 0.9), elsa_sparsit
     for s in elsa_sparsities:
         model.load_state_dict(ref); rms = weight_rms(model)   # the lr rule reads the dense weights (SparseGPT prunes them next)
         cfg = ElsaConfig.cpu_budget(elsa_steps or DEMO_STEPS, sparsity=s, **DEMO_ELSA)
-        calib = calibration_windows(tok, text, cfg.calib_windows, CALIB_SEQLEN, seed=cfg.seed)
+        calib = calibration_windows(tok, text, cfg.calib_windows, cfg.calib_seqlen, seed=cfg.seed)
         t0 = time.time(); masks = prune(model, cfg.init, cfg.spec, calib, progress=False); t_init = time.time() - t0
         row(cfg.init, s, text_perplexity(model, tok, EVAL_TEXT, seqlen=seqlen, max_windows=windows), t_init,
-            f"{len(calib)}x{CALIB_SEQLEN} = {calib.numel():,} pydocs calibration tokens")
+            f"{len(calib)}x{cfg.calib_seqlen} = {calib.numel():,} pydocs calibration tokens")
         stream = train_stream(tok, text, cfg.batch_size, cfg.seqlen, cfg.seed)
         t0 = time.time()   # warm start: the model is SparseGPT's pruned one, z0 its mask
         runner = Elsa(model, cfg, init_masks=masks, dense_rms=rms, callbacks=[ProgressSink(f"elsa {s:.0%}")]); runner.fit(stream)

@@ -14,9 +14,9 @@ from .lowprec import CODECS
 # %% auto #0
 __all__ = ['RHO_SCHEDULES', 'PROJECTIONS', 'HESSIAN_SOURCES', 'PENALTIES', 'PRUNERS', 'INITS', 'LR_SCALES', 'DTYPES',
            'DTYPE_ALIASES', 'LR_COVER', 'LR_MAX', 'UPDATE_TOKENS', 'UPDATE_OVERHEAD', 'PAPER_OPT125M', 'EVAL_TEXT',
-           'TRAIN_TEXT', 'CALIB_SEQLEN', 'CHOICES', 'ALIASES', 'TRUE', 'FALSE', 'torch_dtype', 'dtype_name',
-           'budget_rule', 'ElsaConfig', 'device_ok', 'resolve_device', 'device_choices', 'Protocol', 'FieldInfo',
-           'config_fields', 'parse_field']
+           'TRAIN_TEXT', 'CALIB_SEQLEN', 'PROTOCOLS', 'CHOICES', 'ALIASES', 'TRUE', 'FALSE', 'torch_dtype',
+           'dtype_name', 'budget_rule', 'ElsaConfig', 'device_ok', 'resolve_device', 'device_choices', 'Protocol',
+           'FieldInfo', 'config_fields', 'parse_field']
 
 # %% ../nbs/03_config.ipynb #2fb205e3
 RHO_SCHEDULES = ("constant", "linear", "cosine", "exponential")   # rho from `rho` to `rho_final` (see `admm.rho_at`)
@@ -90,7 +90,8 @@ class ElsaConfig:
     u_dtype: str = "fp32"            # storage of u (ELSA-L: bf16)
     init: str = "magnitude"          # z0's mask: "magnitude" (the paper) or a one-shot method's mask, "wanda" / "sparsegpt"
     warm_start: bool = False         # W starts at the init method's pruned weights (SparseGPT's reconstruction) instead of the dense ones
-    calib_windows: int = 32          # windows of CALIB_SEQLEN tokens of the training text for a data-driven `init` and the one-shot methods
+    calib_windows: int = 32          # calibration windows of the training text for a data-driven `init`, OWL and the one-shot methods (the paper: 128)
+    calib_seqlen: int = 512          # tokens per calibration window (the paper: 2048)
     finetune_steps: int = 0          # masked fine-tuning steps after the final projection (0: the paper's algorithm)
     eval_every: int = 50             # evaluate dense and projected loss every N steps (0: only at the end)
     eval_windows: int = 8            # held-out windows per evaluation
@@ -129,6 +130,7 @@ def _checks(c: ElsaConfig) -> list[tuple[bool, str]]:
             (c.eval_windows >= 1, f"eval_windows must be at least 1, got {c.eval_windows}"),
             (c.clip > 0, f"clip must be positive, got {c.clip}"),
             (c.calib_windows >= 1, f"calib_windows must be at least 1, got {c.calib_windows}"),
+            (c.calib_seqlen >= 2, f"calib_seqlen must be at least 2 tokens, got {c.calib_seqlen}"),
             (device_ok(c.device), f"device must be auto, cpu, cuda or cuda:N, got {c.device!r}")]
 
 @patch
@@ -215,7 +217,7 @@ def device_choices() -> tuple[str, ...]:
 # %% ../nbs/03_config.ipynb #e76b89bb
 EVAL_TEXT = "handbook"   # the evaluation corpus (held out from calibration and training)
 TRAIN_TEXT = "pydocs"    # the calibration and training corpus (its train split)
-CALIB_SEQLEN = 512       # tokens per calibration window (one-shot methods, OWL, a data-driven ELSA init)
+CALIB_SEQLEN = ElsaConfig.calib_seqlen   # the default tokens per calibration window (a run's own: its config's calib_seqlen)
 
 @dataclass(frozen=True)
 class Protocol:
@@ -225,6 +227,7 @@ class Protocol:
     windows: int | None = 16       # evaluate the first N windows (None: the whole text)
     extra_texts: tuple = ()        # also report perplexity on these corpora (same seqlen and windows)
     zero_shot: int | None = None   # items per task of the offline zero-shot suite (0: all; None: skip)
+    fit_to_model: bool = False     # a window longer than the model's context is cut to it (the paper protocol) instead of refused
 
     def __post_init__(self):
         object.__setattr__(self, "extra_texts", tuple(self.extra_texts))
@@ -232,6 +235,13 @@ class Protocol:
         if not isinstance(self.seqlen, int) or self.seqlen < 2: raise ValueError(f"The perplexity window length must be at least 2 tokens, got {self.seqlen}.")
         if self.windows is not None and self.windows < 0: raise ValueError(f"The number of evaluation windows must be positive (0: the whole text), got {self.windows}.")
         if self.zero_shot is not None and self.zero_shot < 0: raise ValueError(f"zero_shot is the number of items per task (0: all), got {self.zero_shot}.")
+
+# %% ../nbs/03_config.ipynb #3c1d9e02
+PROTOCOLS = {   # --protocol NAME: the RunSpec settings it stands for (`RunSpec.with_protocol`)
+    "elsa_wb": dict(protocol=dict(), train_text=TRAIN_TEXT, elsa=dict(calib_windows=ElsaConfig.calib_windows, calib_seqlen=ElsaConfig.calib_seqlen)),
+    "paper": dict(protocol=dict(text="wikitext2", seqlen=2048, windows=None, fit_to_model=True), train_text="c4",
+                  elsa=dict(calib_windows=128, calib_seqlen=2048)),
+}
 
 # %% ../nbs/03_config.ipynb #c88e88d2
 CHOICES = dict(rho_schedule=RHO_SCHEDULES, projection=PROJECTIONS, hessian_source=HESSIAN_SOURCES, penalty=PENALTIES,

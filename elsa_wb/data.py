@@ -12,8 +12,9 @@ import elsa_wb
 from .config import ElsaConfig, EVAL_TEXT, CALIB_SEQLEN
 
 # %% auto #0
-__all__ = ['DATA_DIR', 'LOCAL_CORPORA', 'HUB_CORPORA', 'EVAL_CORPUS', 'SPLITS', 'VALIDATION_EVERY', 'data_dir', 'corpus',
-           'eval_tokens', 'is_eval_text', 'calibration_windows', 'WindowStream', 'train_stream', 'corpus_stats']
+__all__ = ['DATA_DIR', 'LOCAL_CORPORA', 'HUB_CORPORA', 'EVAL_CORPUS', 'SPLITS', 'VALIDATION_EVERY', 'C4_SHARDS', 'C4_EVAL_DOCS',
+           'data_dir', 'corpus_source', 'corpus', 'eval_tokens', 'is_eval_text', 'shared_paragraphs', 'overlaps',
+           'calibration_windows', 'WindowStream', 'train_stream', 'corpus_stats']
 
 # %% ../nbs/11_data.ipynb #e4015bde
 DATA_DIR = Path(os.environ.get("ELSA_WB_DATA", Path(elsa_wb.__file__).resolve().parents[1] / "data"))
@@ -33,17 +34,33 @@ def _offline() -> bool:
 
 def _hub_error(name, why):
     return ValueError(f"Corpus {name!r} needs the Hugging Face hub, which is {why}: use a local corpus "
-                      f"({', '.join(LOCAL_CORPORA)}) or a path to a .txt file.")
+                      f"({', '.join(LOCAL_CORPORA)}) or a path to a .txt file (offline, --protocol elsa_wb uses only those).")
 
-@functools.lru_cache(maxsize=4)
-def _hub_text(name: str) -> str:
+C4_SHARDS = dict(train="en/c4-train.00000-of-01024.json.gz", validation="en/c4-validation.00000-of-00008.json.gz")
+C4_EVAL_DOCS = 1100   # the validation documents SparseGPT evaluates on; the next 256 are the "validation" split for held-out windows
+
+def corpus_source(name: str, split: str = "all") -> str:
+    "Where a corpus split's text comes from, in words (every perplexity record and run config carries it)."
+    name = str(name)
+    if name == "wikitext2": return f"Salesforce/wikitext wikitext-2-raw-v1, its {'test' if split == 'all' else split} split"
+    if name == "c4":
+        return {"all": f"allenai/c4 {C4_SHARDS['validation']}, documents 0-{C4_EVAL_DOCS - 1}", "train": f"allenai/c4 {C4_SHARDS['train']}",
+                "validation": f"allenai/c4 {C4_SHARDS['validation']}, documents {C4_EVAL_DOCS}-{C4_EVAL_DOCS + 255}"}[split]
+    where = f"data/text/{name}.txt" if name in LOCAL_CORPORA else name
+    return where + {"all": "", "train": f", 19 of every {VALIDATION_EVERY} paragraphs", "validation": f", every {VALIDATION_EVERY}th paragraph"}[split]
+
+@functools.lru_cache(maxsize=6)
+def _hub_text(name: str, split: str = "all") -> str:
+    "A hub corpus's own split: WikiText-2's test (all) / train / validation split; C4's evaluation documents / first train shard / held-out documents."
     if _offline(): raise _hub_error(name, "switched off (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set)")
     try:
         from datasets import load_dataset
         if name == "wikitext2":
-            return "\n\n".join(load_dataset("Salesforce/wikitext", "wikitext-2-raw-v1", split="test")["text"])
-        ds = load_dataset("allenai/c4", data_files={"validation": "en/c4-validation.00000-of-00008.json.gz"}, split="validation")
-        return "\n\n".join(ds.select(range(1100))["text"])  # 1100 documents, like SparseGPT's C4 evaluation
+            return "\n\n".join(load_dataset("Salesforce/wikitext", "wikitext-2-raw-v1", split="test" if split == "all" else split)["text"])
+        part = "train" if split == "train" else "validation"
+        ds = load_dataset("allenai/c4", data_files={part: C4_SHARDS[part]}, split=part)
+        docs = {"all": range(C4_EVAL_DOCS), "validation": range(C4_EVAL_DOCS, C4_EVAL_DOCS + 256)}.get(split)
+        return "\n\n".join((ds.select(docs) if docs is not None else ds)["text"])
     except (ConnectionError, OSError) as e:
         raise _hub_error(name, f"unreachable ({type(e).__name__})") from None
 
@@ -65,12 +82,12 @@ def _split(text: str, split: str) -> str:
 
 # %% ../nbs/11_data.ipynb #0c6c7019
 def corpus(name_or_path: str | Path,  # "handbook", "pydocs", "austen", "wikitext2", "c4", or a path to a UTF-8 .txt file
-           split: str = "all",  # "all", "train" (19 of every 20 paragraphs) or "validation" (every 20th paragraph)
+           split: str = "all",  # "all", "train" (19 of every 20 paragraphs) or "validation" (every 20th); a hub corpus: its own splits (`corpus_source`)
           ) -> str:
     "The text of a corpus, paragraphs separated by blank lines."
     if split not in SPLITS: raise ValueError(f"Unknown split {split!r}: use one of {', '.join(SPLITS)}.")
     name = str(name_or_path)
-    if name in HUB_CORPORA: text = _hub_text(name)
+    if name in HUB_CORPORA: return _hub_text(name, split)   # the dataset's own splits: never a slice of the test text
     else:
         if name in LOCAL_CORPORA:
             path = data_dir() / "text" / f"{name}.txt"
@@ -125,6 +142,19 @@ def is_eval_text(text: str) -> bool:
     held = _eval_paragraph_hashes(str(path), path.stat().st_mtime_ns)
     head = [p for p in text[:20_000].split("\n\n")[:-1] if len(p) >= 80] if len(text) > 20_000 else [p for p in _paragraphs(text) if len(p) >= 80]
     return bool(head) and 2 * sum(hash(p) in held for p in head) >= len(head)
+
+@functools.lru_cache(maxsize=8)
+def _long_paragraphs(text: str) -> frozenset:
+    "Hashes of the paragraphs of at least 80 characters (shorter ones, headings and boilerplate, repeat by chance)."
+    return frozenset(hash(p) for p in _paragraphs(text) if len(p) >= 80)
+
+def shared_paragraphs(text: str, held_out: str) -> int:
+    "How many long paragraphs of `text` are paragraphs of `held_out`."
+    return len(_long_paragraphs(text) & _long_paragraphs(held_out))
+
+def overlaps(text: str, held_out: str) -> bool:
+    "Whether `text` holds part of `held_out`: at least 2% of `held_out`'s long paragraphs (and at least 5); a few shared quotations are not a leak."
+    return shared_paragraphs(text, held_out) >= max(5, 0.02 * len(_long_paragraphs(held_out)))
 
 def _check_holdout(text, allow_eval_text, what):
     if not allow_eval_text and is_eval_text(text):

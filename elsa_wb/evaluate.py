@@ -83,9 +83,11 @@ def perplexity(model: nn.Module,            # a causal LM
 def text_perplexity(model: nn.Module, tokenizer, text: str = Protocol.text, seqlen: int = Protocol.seqlen,
                     max_windows: int | None = None, batch_size: int = 4, progress: bool = False) -> dict:
     "Perplexity of `model` on a corpus (name or path) under the protocol."
-    from elsa_wb.data import corpus, eval_tokens
-    return perplexity(model, eval_tokens(tokenizer, corpus(text)), seqlen=seqlen, batch_size=batch_size,
-                      max_windows=max_windows, text=text, progress=progress)
+    from elsa_wb.data import corpus, eval_tokens, corpus_source
+    r = perplexity(model, eval_tokens(tokenizer, corpus(text)), seqlen=seqlen, batch_size=batch_size,
+                   max_windows=max_windows, text=text, progress=progress)
+    r["protocol"]["source"] = corpus_source(text)   # which split of which text: WikiText-2's test split, a shipped file, ...
+    return r
 
 # %% ../nbs/12_evaluate.ipynb #8f1de741
 def suite_dir() -> Path:

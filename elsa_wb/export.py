@@ -168,6 +168,8 @@ def _write_layout(model, tmp: Path, fmt: str | None) -> dict:
     return dict(storage=f"compressed-tensors {fmt} (the layout of compressed-tensors {CT_VERSION}): kept values + bitmask per pruned matrix",
                 masks=dict(inside="<module>.bitmask", meaning="the packed keep-mask of each compressed weight"))
 
+
+# %% ../nbs/60_export.ipynb #8279428e
 def export_model(model: nn.Module,          # the pruned causal LM (zeros in place)
                  tok,                       # its tokenizer (anything with save_pretrained)
                  out: str | Path,           # folder to create (or an empty one); never overwritten
@@ -224,6 +226,7 @@ def _load_compressed(path: Path, dtype, device):
     if dtype is not None: cast_parameters(model, dtype)
     return model.to(device) if device is not None else model
 
+# %% ../nbs/60_export.ipynb #40b7a08b
 def load_exported(path: str | Path,     # a folder written by export_model / export_run / `elsa-wb export`
                   *,
                   dtype: torch.dtype | str | None = None,  # default: the exported dtype
@@ -284,7 +287,7 @@ def run_manifest(config: dict, summary: dict, run_dir: str | Path) -> dict:
     "The manifest entries of a run directory's export, from its config.json and summary.json."
     ev, e = summary.get("eval") or {}, config.get("elsa") or {}
     spec = {k: e[k] for k in ("sparsity", "pattern", "scope") if k in e} or config.get("spec")
-    calib = (dict(text=config.get("train_text"), split="train", windows=e.get("calib_windows"), seqlen=CALIB_SEQLEN, seed=e.get("seed"))
+    calib = (dict(text=config.get("train_text"), split="train", windows=e.get("calib_windows"), seqlen=e.get("calib_seqlen", CALIB_SEQLEN), seed=e.get("seed"))
              if summary.get("calib_tokens") else None)
     return dict(model=summary.get("model", config.get("model")), method=summary.get("method", config.get("method")),
                 sparsity=summary.get("sparsity", config.get("sparsity")), spec=spec, owl=summary.get("owl", config.get("owl")),

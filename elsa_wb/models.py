@@ -12,9 +12,9 @@ from .sparsity import full_value
 from .config import torch_dtype, resolve_device
 
 # %% auto #0
-__all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'TINY_ARCHS', 'cache_dir', 'fetch', 'check_model', 'load_model',
-           'sparse_checkpoint_format', 'model_name', 'needs_bos', 'tiny_config', 'tiny_model', 'cast_parameters',
-           'decoder_blocks', 'prunable_modules', 'prunable', 'input_dims', 'sparsity_report', 'format_sparsity']
+__all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'TINY_ARCHS', 'cache_dir', 'fetch', 'check_model', 'sparse_checkpoint_format',
+           'load_model', 'model_name', 'needs_bos', 'tiny_config', 'tiny_model', 'cast_parameters', 'decoder_blocks',
+           'prunable_modules', 'prunable', 'input_dims', 'sparsity_report', 'format_sparsity']
 
 # %% ../nbs/10_models.ipynb #dff2e660
 def cache_dir() -> Path:
@@ -96,6 +96,17 @@ def check_model(name_or_path: str) -> str:
         raise ValueError(f"Model {name!r} {where}: use an embedded model ({', '.join(EMBEDDED)}), a local checkpoint directory, or go online for hub models.")
     return name
 
+def sparse_checkpoint_format(path) -> str | None:
+    "The compressed-tensors sparse format of a local checkpoint folder ('sparse-bitmask', ...), None for any other folder or name."
+    cfg = Path(str(path)).expanduser() / "config.json"
+    if not cfg.is_file(): return None
+    try: q = json.loads(cfg.read_text()).get("quantization_config") or {}
+    except (OSError, ValueError): return None
+    fmt = (q.get("sparsity_config") or {}).get("format") if isinstance(q, dict) and q.get("quant_method") == "compressed-tensors" else None
+    return fmt if fmt and fmt != "dense" else None
+
+
+# %% ../nbs/10_models.ipynb #60bd3171
 def load_model(name_or_path: str = DEFAULT_MODEL,  # embedded name, "tiny-<arch>", local directory, or hub model id
                dtype: torch.dtype | str | None = None,  # bf16, fp16, fp32 (default), "auto" (as stored) or a torch dtype: the weights are read into it tensor by tensor
                device: str | torch.device | None = None,  # "cpu" (default), "cuda", "cuda:N" or "auto": a GPU's weights go there as they are read
@@ -126,15 +137,6 @@ def load_model(name_or_path: str = DEFAULT_MODEL,  # embedded name, "tiny-<arch>
         raise ValueError(f"Could not load model {name_or_path!r} ({str(e).splitlines()[0][:150]}): use an embedded model ({', '.join(EMBEDDED)}) or a local checkpoint directory.") from None
     model._elsa_wb_name = str(name_or_path)
     return model.eval(), tok
-
-def sparse_checkpoint_format(path) -> str | None:
-    "The compressed-tensors sparse format of a local checkpoint folder ('sparse-bitmask', ...), None for any other folder or name."
-    cfg = Path(str(path)).expanduser() / "config.json"
-    if not cfg.is_file(): return None
-    try: q = json.loads(cfg.read_text()).get("quantization_config") or {}
-    except (OSError, ValueError): return None
-    fmt = (q.get("sparsity_config") or {}).get("format") if isinstance(q, dict) and q.get("quant_method") == "compressed-tensors" else None
-    return fmt if fmt and fmt != "dense" else None
 
 def model_name(model: nn.Module) -> str:
     "The name a model was loaded under (for result records)."

@@ -457,6 +457,7 @@ def _run_label(root: Path, r: RunDir, row: dict) -> str:
     ppl = f", perplexity {row['ppl']:,.2f}" if number(row.get("ppl")) is not None else ""
     return f"{rel} ({row['status']}{ppl})"
 
+# %% ../nbs/71_panels.ipynb #5b7c1e06
 class RunBrowser:
     "Pick runs under a folder (a list, not a path to type), overlay their curves, compare them side by side, open their report, save a figure."
     def __init__(self, root: str | Path = "runs",   # the folder searched for run directories
@@ -521,6 +522,8 @@ def redraw(self: RunBrowser):
     self.table.value = runs_side_by_side(rs) if rs else ""
     self.details.children = [run_views(rs[0])] if len(rs) == 1 else []
 
+
+# %% ../nbs/71_panels.ipynb #5b7c1e08
 @patch
 def report(self: RunBrowser) -> Path | None:
     "Write the HTML report of the selected runs (RUN/report.html for one, <folder>/report.html for several) and link it."

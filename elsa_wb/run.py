@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import torch
 from .sparsity import SparsitySpec
-from .config import ElsaConfig, Protocol, PRUNERS, TRAIN_TEXT, CALIB_SEQLEN, budget_rule, resolve_device
+from .config import ElsaConfig, Protocol, PRUNERS, TRAIN_TEXT, CALIB_SEQLEN, PROTOCOLS, budget_rule, resolve_device
 from .models import load_model, check_model, needs_bos, DEFAULT_MODEL, sparsity_report, format_sparsity
-from .data import corpus, eval_tokens, train_stream, calibration_windows, is_eval_text
+from .data import corpus, eval_tokens, train_stream, calibration_windows, is_eval_text, shared_paragraphs, overlaps, corpus_source
 from . import evaluate
 from .evaluate import text_perplexity, max_positions
 from .baselines import prune, owl_specs, owl_allocation
@@ -22,8 +22,8 @@ from .runs import RunDir
 
 # %% auto #0
 __all__ = ['FINETUNED', 'METHODS', 'DENSE', 'SPEC_KEYS', 'one_shot_of', 'finetune_config', 'RunSpec', 'load_spec', 'load_for_run',
-           'check_loaded', 'calibrate', 'allocate', 'prune_once', 'train', 'measure', 'summarize', 'protocol_line',
-           'format_summary', 'join_launch', 'execute']
+           'check_loaded', 'calibrate', 'allocate', 'prune_once', 'train', 'eval_seqlen', 'measure', 'summarize',
+           'protocol_line', 'format_summary', 'join_launch', 'execute']
 
 # %% ../nbs/41_run.ipynb #d4bab0d1
 FINETUNED = tuple(f"{m}+ft" for m in PRUNERS)    # one-shot mask, then masked fine-tuning with ELSA's step budget
@@ -71,7 +71,12 @@ class RunSpec:
     def budget(self) -> dict:
         "The planned budget: calibration tokens and training tokens."
         t = self.training_config()
-        return dict(calib_tokens=self.elsa.calib_windows * CALIB_SEQLEN if self.needs_calib else 0, train_tokens=t.tokens if t else 0)
+        return dict(calib_tokens=self.elsa.calib_windows * self.elsa.calib_seqlen if self.needs_calib else 0, train_tokens=t.tokens if t else 0)
+    def with_protocol(self, name: str) -> RunSpec:
+        "This spec under a protocol preset of config.PROTOCOLS ('elsa_wb', 'paper'): evaluation text and windows, training text, calibration windows."
+        if name not in PROTOCOLS: raise ValueError(f"Unknown protocol {name!r}: use one of {', '.join(PROTOCOLS)}.")
+        p = PROTOCOLS[name]
+        return dataclasses.replace(self, protocol=Protocol(**p["protocol"]), train_text=p["train_text"], elsa=dataclasses.replace(self.elsa, **p["elsa"]))
     def with_sparsity(self, text: str, scope: str | None = None) -> RunSpec:
         "This spec at sparsity `text` ('0.7', '70%', '2:4'), scope unchanged unless given."
         s = SparsitySpec.parse(text, scope or self.elsa.scope)
@@ -83,7 +88,7 @@ SPEC_KEYS = ("sparsity", "pattern", "scope")
 def _used_config(self: RunSpec) -> dict:
     t = self.training_config()
     if t is not None: return t.to_dict()
-    keep = SPEC_KEYS + ("dtype", "device") + (("calib_windows", "seed") if self.needs_calib else ())
+    keep = SPEC_KEYS + ("dtype", "device") + (("calib_windows", "calib_seqlen", "seed") if self.needs_calib else ())
     return {k: v for k, v in self.elsa.to_dict().items() if k in keep}
 
 @patch
@@ -91,16 +96,25 @@ def to_json(self: RunSpec) -> dict:
     "The run's config.json (JSON types)."
     hub = {k: getattr(self, k) for k in ("revision", "trust_remote_code") if getattr(self, k)}   # recorded when set
     d = dict(method=self.method, model=self.model, **hub, owl=self.owl, train_text=self.train_text, elsa=_used_config(self),
-             protocol=dataclasses.asdict(self.protocol), budget=self.budget())
+             protocol=dataclasses.asdict(self.protocol), budget=self.budget(), sources=self.sources())
     return json.loads(json.dumps(d, default=str))
+
+@patch
+def sources(self: RunSpec) -> dict:
+    "Which split of which text each part of the run reads (`data.corpus_source`): recorded in config.json beside the names."
+    reads = self.needs_calib or self.training_config() is not None
+    return dict(evaluation={t: corpus_source(t) for t in (self.protocol.text, *self.protocol.extra_texts)},
+                **({"calibration_and_training": corpus_source(self.train_text, "train")} if reads else {}),
+                **({"held_out_during_training": corpus_source(self.train_text, "validation")} if self.training_config() else {}))
 
 @patch(cls_method=True)
 def from_json(cls: RunSpec, d: dict) -> RunSpec:
     "A RunSpec from `to_json`'s output (or a hand-written JSON/YAML with any subset of the fields); unknown keys are one sentence."
-    known = {f.name for f in dataclasses.fields(cls)} | {"budget"}
+    derived = {"budget", "sources"}   # written by to_json for the reader, ignored here
+    known = {f.name for f in dataclasses.fields(cls)} | derived
     bad = sorted(set(d) - known)
-    if bad: raise ValueError(f"Unknown run setting(s) {bad}: a run config has {', '.join(sorted(known - {'budget'}))}.")
-    kw = {k: v for k, v in d.items() if k in known - {"budget", "elsa", "protocol"}}
+    if bad: raise ValueError(f"Unknown run setting(s) {bad}: a run config has {', '.join(sorted(known - derived))}.")
+    kw = {k: v for k, v in d.items() if k in known - derived - {"elsa", "protocol"}}
     unknown_p = set(d.get("protocol") or {}) - {f.name for f in dataclasses.fields(Protocol)}
     if unknown_p: raise ValueError(f"Unknown protocol setting(s) {sorted(unknown_p)}: use {', '.join(f.name for f in dataclasses.fields(Protocol))}.")
     return cls(elsa=ElsaConfig.from_dict(d.get("elsa") or {}), protocol=Protocol(**(d.get("protocol") or {})), **kw)
@@ -133,8 +147,13 @@ def check(self: RunSpec, distributed: bool = False) -> RunSpec:
     if distributed and self.training_config() is None:
         raise ValueError(f"--distributed shards the training methods (elsa and the +ft controls); {self.method} is one-shot: run it without --distributed.")
     for t in (self.protocol.text, *self.protocol.extra_texts): corpus(t)   # unknown or missing corpora fail now
-    if (self.needs_calib or self.training_config()) and is_eval_text(corpus(self.train_text, "train")):
-        raise ValueError(f"The training text {self.train_text!r} is the held-out evaluation text: use another --train-text (e.g. pydocs).")
+    if self.needs_calib or self.training_config():
+        train = corpus(self.train_text, "train")
+        if is_eval_text(train): raise ValueError(f"The training text {self.train_text!r} is the held-out evaluation text: use another --train-text (e.g. pydocs).")
+        for t in (self.protocol.text, *self.protocol.extra_texts):   # calibration or training on what is evaluated: leakage
+            if overlaps(train, corpus(t)):
+                raise ValueError(f"The training text {self.train_text!r} shares {shared_paragraphs(train, corpus(t)):,} long paragraphs with the evaluation "
+                                 f"text {t!r}: calibrate and train on text held out from the evaluation (another --train-text or --text).")
     return self
 
 # %% ../nbs/41_run.ipynb #23c71c87
@@ -149,12 +168,14 @@ def load_for_run(spec: RunSpec):
 def check_loaded(spec: RunSpec, model, tok):
     "Step 1b, still before anything is written: every text is long enough for its windows, and every window fits the model's context."
     p, cfg, limit = spec.protocol, spec.training_config(), max_positions(model)
-    for what, n, flag in (("perplexity window", p.seqlen, "--ppl-seqlen"), ("training sequence", cfg.seqlen if cfg else 0, "--seqlen")):
+    for what, n, flag in (("perplexity window", 0 if p.fit_to_model else p.seqlen, "--ppl-seqlen"), ("training sequence", cfg.seqlen if cfg else 0, "--seqlen"),
+                          ("calibration window", spec.elsa.calib_seqlen if spec.needs_calib else 0, "--calib-seqlen")):
         if limit and n > limit: raise ValueError(f"The {what} of {n:,} tokens is longer than {spec.model}'s context ({limit:,} positions): use {flag} {limit} or less.")
     for t in (p.text, *p.extra_texts):
-        have, need = eval_tokens(tok, corpus(t)).numel(), p.seqlen - needs_bos(model)
+        have, need = eval_tokens(tok, corpus(t)).numel(), eval_seqlen(p, model) - needs_bos(model)
         if have < need: raise ValueError(f"The evaluation text {t!r} has {have:,} tokens, fewer than one window of {need:,}: use a longer text or a smaller --ppl-seqlen.")
-    needs = dict(train=max(cfg.seqlen if cfg else 0, CALIB_SEQLEN if spec.needs_calib else 0), validation=min(cfg.seqlen, CALIB_SEQLEN) if cfg else 0)
+    calib = spec.elsa.calib_seqlen
+    needs = dict(train=max(cfg.seqlen if cfg else 0, calib if spec.needs_calib else 0), validation=min(cfg.seqlen, calib) if cfg else 0)
     for split, need in needs.items():
         if not need: continue   # the method reads no window of this split
         have = eval_tokens(tok, corpus(spec.train_text, split)).numel()
@@ -164,7 +185,7 @@ def check_loaded(spec: RunSpec, model, tok):
 def calibrate(spec: RunSpec, tok) -> torch.Tensor | None:
     "Step 2: the calibration windows (None when the method reads none)."
     if not spec.needs_calib: return None
-    return calibration_windows(tok, corpus(spec.train_text, "train"), spec.elsa.calib_windows, CALIB_SEQLEN, seed=spec.elsa.seed)
+    return calibration_windows(tok, corpus(spec.train_text, "train"), spec.elsa.calib_windows, spec.elsa.calib_seqlen, seed=spec.elsa.seed)
 
 def allocate(spec: RunSpec, model, calib, progress: bool = True) -> dict | None:
     "Step 3: OWL's per-matrix specs (None: the uniform spec)."
@@ -181,7 +202,7 @@ def train(spec: RunSpec, run: RunDir, model, tok, masks, calib, specs, callbacks
     cfg = spec.training_config()
     if cfg is None: return model, None
     stream = train_stream(tok, corpus(spec.train_text, "train"), cfg.batch_size, cfg.seqlen, cfg.seed)
-    held = calibration_windows(tok, corpus(spec.train_text, "validation"), cfg.eval_windows, min(cfg.seqlen, CALIB_SEQLEN), seed=cfg.seed)
+    held = calibration_windows(tok, corpus(spec.train_text, "validation"), cfg.eval_windows, min(cfg.seqlen, cfg.calib_seqlen), seed=cfg.seed)
     main = not distributed or _rank() == 0
     record = run.metrics_sink() if main else None   # only process 0 writes the run's files
     sinks = [record, *callbacks] + ([ProgressSink(f"{spec.method} {spec.spec}")] if progress else []) if main else list(callbacks)
@@ -205,10 +226,15 @@ def train(spec: RunSpec, run: RunDir, model, tok, masks, calib, specs, callbacks
     return model, summary
 
 # %% ../nbs/41_run.ipynb #849e4280
+def eval_seqlen(p: Protocol, model) -> int:
+    "The perplexity window a protocol uses on `model`: its seqlen, cut to the model's context when `fit_to_model`."
+    limit = max_positions(model)
+    return min(p.seqlen, limit) if p.fit_to_model and limit else p.seqlen
+
 def measure(spec: RunSpec, model, tok, progress: bool = True) -> dict:
     "Step 6: the protocol's perplexities (and zero-shot scores when asked)."
     p = spec.protocol
-    ppl = lambda t: text_perplexity(model, tok, t, seqlen=p.seqlen, max_windows=p.windows, progress=progress)
+    ppl = lambda t: text_perplexity(model, tok, t, seqlen=eval_seqlen(p, model), max_windows=p.windows, progress=progress)
     return dict(eval=ppl(p.text), extra_eval={t: ppl(t) for t in p.extra_texts},
                 zero_shot=evaluate.zero_shot(model, tok, limit=p.zero_shot or None) if p.zero_shot is not None else None)
 

@@ -47,13 +47,23 @@ def test_cli_speed_on_an_export(tmp_path):
 
 
 def test_bf16_run_to_compressed_export_and_eval(tmp_path):
-    "prune --dtype bf16, export --format compressed-tensors (bf16, the run's dtype), then `eval --model` the export: the run's perplexity."
+    """prune --dtype bf16 (ELSA: fp32 master weights, saved in bf16), `eval --run` on the chosen device in bf16, export --format
+    compressed-tensors (bf16, the run's dtype), then `eval --model` the export: the run's perplexity each time."""
     import json
     run, out = tmp_path / "run", tmp_path / "ct"
     cmd = [sys.executable, "-m", "elsa_wb.cli"]
-    r = subprocess.run([*cmd, "prune", "--method", "magnitude", "--model", "tiny-llama", "--sparsity", "0.7", "--dtype", "bf16", "--out", str(run),
-                        "--ppl-seqlen", "64", "--ppl-windows", "2", "--no-progress"], capture_output=True, text=True, timeout=600)
+    r = subprocess.run([*cmd, "prune", "--method", "elsa", "--model", "tiny-llama", "--sparsity", "0.7", "--dtype", "bf16", "--device", "cpu",
+                        "--steps", "4", "--seqlen", "32", "--eval-every", "0", "--out", str(run), "--ppl-seqlen", "64", "--ppl-windows", "2", "--no-progress"],
+                       capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
+    s = json.loads((run / "summary.json").read_text())
+    assert s["eval"]["protocol"]["dtype"] == "bfloat16" and s["eval"]["protocol"]["device"].startswith("cpu")
+    assert json.loads((run / "config.json").read_text())["elsa"]["dtype"] == "bfloat16"
+    assert json.loads((run / "model" / "config.json").read_text())["dtype"] == "bfloat16"   # saved in the run's dtype
+    r = subprocess.run([*cmd, "eval", "--run", str(run), "--device", "cpu", "--seqlen", "64", "--windows", "2", "--json"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rec = json.loads(r.stdout[r.stdout.index("{"):])
+    assert rec["protocol"]["dtype"] == "bfloat16" and rec["ppl"] == s["ppl"]
     r = subprocess.run([*cmd, "export", str(run), "--out", str(out), "--format", "compressed-tensors"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "NOT transformers >= 5" in r.stdout and not (out / MASKS).exists()
@@ -61,5 +71,5 @@ def test_bf16_run_to_compressed_export_and_eval(tmp_path):
     assert cfg["dtype"] == "bfloat16" and cfg["quantization_config"]["sparsity_config"]["format"] == "sparse-bitmask"
     r = subprocess.run([*cmd, "eval", "--model", str(out), "--seqlen", "64", "--windows", "2", "--json"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    rec, summary = json.loads(r.stdout[r.stdout.index("{"):]), json.loads((run / "summary.json").read_text())
-    assert rec["protocol"]["dtype"] == "bfloat16" and rec["ppl"] == summary["ppl"]
+    rec = json.loads(r.stdout[r.stdout.index("{"):])
+    assert rec["protocol"]["dtype"] == "bfloat16" and rec["ppl"] == s["ppl"]
