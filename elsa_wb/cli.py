@@ -165,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     "Entry point of `elsa-wb`; returns the exit status."
     a = parser().parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)
+    if getattr(a, "no_progress", False):   # no bars at all: transformers' "Loading weights" one included
+        from transformers.utils import logging as hf_logging; hf_logging.disable_progress_bar()
     if argv is None:   # as a command: Ctrl-C must interrupt even when a non-interactive parent shell ignored SIGINT,
         signal.signal(signal.SIGINT, signal.default_int_handler)   # and SIGTERM (kill, a scheduler) stops the run the same way
         signal.signal(signal.SIGTERM, _interrupted)

@@ -14,7 +14,7 @@ from .config import torch_dtype, resolve_device
 # %% auto #0
 __all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'TINY_ARCHS', 'cache_dir', 'fetch', 'check_model', 'sparse_checkpoint_format',
            'load_model', 'model_name', 'needs_bos', 'tiny_config', 'tiny_model', 'cast_parameters', 'decoder_blocks',
-           'prunable_modules', 'prunable', 'input_dims', 'sparsity_report', 'format_sparsity']
+           'expert_weights', 'prunable_modules', 'prunable', 'input_dims', 'sparsity_report', 'format_sparsity']
 
 # %% ../nbs/10_models.ipynb #dff2e660
 def cache_dir() -> Path:
@@ -187,8 +187,19 @@ def decoder_blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
     if not lists: raise ValueError(f"Found no transformer blocks (nn.ModuleList) in {type(model).__name__}: elsa_wb supports decoder-only transformers.")
     return max(lists, key=lambda nm: sum(p.numel() for p in nm[1].parameters()))
 
+def expert_weights(model: nn.Module) -> dict[str, nn.Parameter]:
+    "{name: parameter} of mixture-of-experts weights kept as 3-D tensors (one matrix per expert) inside the blocks."
+    prefix, blocks = decoder_blocks(model)
+    return {f"{prefix}.{i}.{n}": p for i, b in enumerate(blocks) for n, p in b.named_parameters() if p.dim() >= 3}
+
 def prunable_modules(model: nn.Module) -> dict[str, nn.Module]:
-    "{qualified module name: linear module} inside the transformer blocks."
+    "{qualified module name: linear module} inside the transformer blocks; one sentence for a model whose experts are 3-D tensors."
+    ex = expert_weights(model)
+    if ex:   # pruning only the linear layers would leave every expert dense and report a sparsity the model does not have
+        n, p = next(iter(ex.items()))
+        raise ValueError(f"{model_name(model)} keeps its mixture-of-experts weights as 3-D tensors ({n}: {p.shape[0]} experts of "
+                         f"{p.shape[1]} x {p.shape[2]}, {len(ex)} such tensors), which elsa_wb does not prune yet: rather than leave them dense "
+                         f"and report a wrong sparsity it stops here; prune a dense model.")
     prefix, blocks = decoder_blocks(model)
     return {f"{prefix}.{i}.{n}": m for i, b in enumerate(blocks) for n, m in b.named_modules() if isinstance(m, _linear_types())}
 

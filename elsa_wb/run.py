@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from .sparsity import SparsitySpec
 from .config import ElsaConfig, Protocol, PRUNERS, TRAIN_TEXT, CALIB_SEQLEN, PROTOCOLS, budget_rule, resolve_device
-from .models import load_model, check_model, needs_bos, DEFAULT_MODEL, sparsity_report, format_sparsity
+from .models import load_model, check_model, needs_bos, DEFAULT_MODEL, sparsity_report, format_sparsity, prunable_modules
 from .data import corpus, eval_tokens, train_stream, calibration_windows, is_eval_text, shared_paragraphs, overlaps, corpus_source
 from . import evaluate
 from .evaluate import text_perplexity, max_positions
@@ -168,6 +168,7 @@ def load_for_run(spec: RunSpec):
 def check_loaded(spec: RunSpec, model, tok):
     "Step 1b, still before anything is written: every text is long enough for its windows, and every window fits the model's context."
     p, cfg, limit = spec.protocol, spec.training_config(), max_positions(model)
+    if spec.method != DENSE: prunable_modules(model)   # a model whose experts are 3-D tensors is refused here, not half-pruned
     for what, n, flag in (("perplexity window", 0 if p.fit_to_model else p.seqlen, "--ppl-seqlen"), ("training sequence", cfg.seqlen if cfg else 0, "--seqlen"),
                           ("calibration window", spec.elsa.calib_seqlen if spec.needs_calib else 0, "--calib-seqlen")):
         if limit and n > limit: raise ValueError(f"The {what} of {n:,} tokens is longer than {spec.model}'s context ({limit:,} positions): use {flag} {limit} or less.")

@@ -357,3 +357,17 @@ def test_compare_bad_input(cli, tmp_path):
     line = error_line(cli(*CMP[:5], "--methods", "elsa", "bogus", "--out", tmp_path / "cmp"))
     assert "bogus" in line and "sparsegpt+ft" in line, line
     assert not (tmp_path / "cmp").exists()
+
+
+def test_moe_model_is_refused_not_half_pruned(cli, tmp_path):
+    "A mixture-of-experts model (experts as 3-D tensors) is refused with one sentence before the run directory exists."
+    import transformers as T
+    from elsa_wb.models import load_model
+    _, tok = load_model("tiny-llama")
+    c = T.MixtralConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                        num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2, max_position_embeddings=256)
+    T.AutoModelForCausalLM.from_config(c).save_pretrained(tmp_path / "moe"); tok.save_pretrained(tmp_path / "moe")
+    out = tmp_path / "run"
+    line = error_line(cli("prune", "--method", "magnitude", "--model", tmp_path / "moe", "--sparsity", "0.5", "--out", out, "--ppl-seqlen", 64, "--no-progress"))
+    assert "mixture-of-experts weights as 3-D tensors" in line and "model.layers.0.mlp.experts" in line, line
+    assert not out.exists()
