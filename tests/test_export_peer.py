@@ -48,12 +48,16 @@ comp.update_config(sys.argv[2])
 @pytest.fixture(scope="module")
 def peer() -> Path:
     "The unpacked compressed-tensors 0.14.0.1 wheel (downloaded once)."
+    import tempfile
     home = cache_dir() / "peers" / PEER.replace("==", "-")
     if (home / "compressed_tensors" / "__init__.py").exists(): return home
-    wheels = home.parent / "wheels"
-    r = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--dest", str(wheels), PEER], capture_output=True, text=True)
+    home.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=home.parent))   # private to this process: parallel test workers do not collide
+    r = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--dest", str(work / "wheels"), PEER], capture_output=True, text=True)
     assert r.returncode == 0, f"could not download {PEER} from the package index: {r.stderr[-500:]}"
-    zipfile.ZipFile(next(wheels.glob("compressed_tensors-*.whl"))).extractall(home)
+    zipfile.ZipFile(next((work / "wheels").glob("compressed_tensors-*.whl"))).extractall(work / "unpacked")
+    try: os.replace(work / "unpacked", home)
+    except OSError: pass   # another worker finished first: use theirs
     return home
 
 
