@@ -71,7 +71,7 @@ def cmd_eval(a):
                   load_saved(a.model or DEFAULT_MODEL, dtype=dtype, device=device, revision=a.revision, trust_remote_code=a.trust_remote_code))
     if a.tasks and p.zero_shot is None: p = dataclasses.replace(p, zero_shot=0)   # --tasks implies --zero-shot
     zs = evaluate.zero_shot(model, tok, tasks=a.tasks or None, limit=p.zero_shot or None) if p.zero_shot is not None else None   # bad tasks fail first
-    r = text_perplexity(model, tok, p.text, seqlen=eval_seqlen(p, model), max_windows=p.windows, progress=True)
+    r = text_perplexity(model, tok, p.text, seqlen=eval_seqlen(p, model), max_windows=p.windows, progress=not a.no_progress)
     print(f"perplexity {r['ppl']:.3f}\n{protocol_line(r)}")
     if zs: r["zero_shot"] = zs; print(evaluate.format_zero_shot(zs))
     if a.json: print(json.dumps(r, indent=1, default=str))
@@ -131,6 +131,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default=None, help="auto (a GPU when there is one), cpu, cuda or cuda:N (default auto)")
     _hub_options(e)
     e.add_argument("--json", action="store_true", help="also print the full result record")
+    e.add_argument("--no-progress", action="store_true", help="no progress bars")
     e.add_argument("--tasks", nargs="+", default=None, metavar="TASK", help="lm-eval tasks instead of the offline suite (stock tasks such as boolq need the hub)")
     _protocol_options(e); e.set_defaults(fn=cmd_eval)
     r = sub.add_parser("prune", help="prune a model into a run directory (any method; the training ones checkpoint and --resume)")
