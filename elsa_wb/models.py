@@ -13,8 +13,9 @@ from .config import torch_dtype, resolve_device
 
 # %% auto #0
 __all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'TINY_ARCHS', 'cache_dir', 'fetch', 'check_model', 'sparse_checkpoint_format',
-           'load_model', 'model_name', 'needs_bos', 'tiny_config', 'tiny_model', 'cast_parameters', 'decoder_blocks',
-           'expert_weights', 'prunable_modules', 'prunable', 'input_dims', 'sparsity_report', 'format_sparsity']
+           'load_model', 'read_pretrained', 'model_name', 'needs_bos', 'tiny_config', 'tiny_model', 'cast_parameters',
+           'decoder_blocks', 'expert_weights', 'prunable_modules', 'prunable', 'input_dims', 'sparsity_report',
+           'format_sparsity']
 
 # %% ../nbs/10_models.ipynb #dff2e660
 def cache_dir() -> Path:
@@ -115,7 +116,7 @@ def load_model(name_or_path: str = DEFAULT_MODEL,  # embedded name, "tiny-<arch>
                tokenizer: bool = True,  # also load the tokenizer (False: None in its place; a bare weights folder may have none)
               ) -> tuple[nn.Module, object]:
     "Load a causal LM and its tokenizer, in eval mode, in `dtype` on `device` (never through an fp32 copy of the whole model)."
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
     dtype = "auto" if dtype == "auto" else torch_dtype(dtype or "float32")
     device = None if device is None else resolve_device(device)
     if str(name_or_path).startswith("tiny-"):   # a random tiny model with the real SmolLM2 tokenizer: for fast end-to-end tests
@@ -125,18 +126,24 @@ def load_model(name_or_path: str = DEFAULT_MODEL,  # embedded name, "tiny-<arch>
         return (model.to(device) if device is not None else model), tok
     check_model(name_or_path)
     path = fetch(name_or_path) if name_or_path in EMBEDDED else name_or_path
-    if sparse_checkpoint_format(path):   # transformers >= 5 would load it without an error, its pruned matrices uninitialised
-        raise ValueError(f"{name_or_path} holds compressed-tensors {sparse_checkpoint_format(path)} weights, which transformers >= 5 cannot decompress: "
+    if fmt := sparse_checkpoint_format(path):   # transformers >= 5 would load it without an error, its pruned matrices uninitialised
+        raise ValueError(f"{name_or_path} holds compressed-tensors {fmt} weights, which transformers >= 5 cannot decompress: "
                          f"load it with elsa_wb.export.load_exported({str(name_or_path)!r}) (or `elsa-wb eval --model` it), or export the run with --format dense.")
     hub = dict(revision=revision, trust_remote_code=trust_remote_code)
-    on_gpu = dict(device_map=device) if device is not None and device != "cpu" else {}   # each tensor is read straight to the GPU
     try:
         tok = AutoTokenizer.from_pretrained(path, **hub) if tokenizer else None
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **hub, **on_gpu)
+        model = read_pretrained(path, dtype, device, **hub)
     except (OSError, ValueError) as e:   # a folder without a model: transformers says so in several lines, we in one
         raise ValueError(f"Could not load model {name_or_path!r} ({str(e).splitlines()[0][:150]}): use an embedded model ({', '.join(EMBEDDED)}) or a local checkpoint directory.") from None
     model._elsa_wb_name = str(name_or_path)
     return model.eval(), tok
+
+def read_pretrained(path, dtype="auto", device=None, **hub) -> nn.Module:
+    "`from_pretrained` in `dtype` (a name, an alias, a torch dtype or 'auto': as stored), each tensor read straight onto `device` when it is a GPU."
+    from transformers import AutoModelForCausalLM
+    dtype = "auto" if dtype == "auto" else torch_dtype(dtype)
+    device = None if device is None else resolve_device(device)
+    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **hub, **(dict(device_map=device) if device not in (None, "cpu") else {}))
 
 def model_name(model: nn.Module) -> str:
     "The name a model was loaded under (for result records)."

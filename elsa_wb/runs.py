@@ -257,16 +257,15 @@ def finish(self: RunDir, summary: dict, model=None, tokenizer=None):
 @patch
 def load_model(self: RunDir, dtype=None, device=None, tokenizer: bool = True):
     "(model, tokenizer or None) saved under model/ by a finished run, in the run's dtype unless `dtype`, on `device` (default cpu); one sentence when there is none."
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
+    from elsa_wb.models import read_pretrained
+    from elsa_wb.config import torch_dtype, resolve_device
     if not (self.model_dir / "config.json").exists():
         if not self.summary_path.exists():
             raise FileNotFoundError(f"{self.path} is not a finished run (no summary.json): give the --out directory of a finished prune, or evaluate with --model.")
         raise FileNotFoundError(f"{self.path} has no saved model (model/; it was pruned with --no-save-model): prune again without it, or evaluate with --model.")
-    from elsa_wb.config import torch_dtype, resolve_device
-    device = None if device is None else resolve_device(device)
-    on_gpu = dict(device_map=device) if device not in (None, "cpu") else {}
-    try: m = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch_dtype(dtype) if dtype else "auto", **on_gpu)   # auto: as saved
+    dtype, device = torch_dtype(dtype) if dtype else "auto", None if device is None else resolve_device(device)   # bad values: their own sentence
+    try: m = read_pretrained(self.model_dir, dtype, device)   # auto: as saved
     except (OSError, ValueError) as e:
         raise ValueError(f"Could not load the model in {self.model_dir} ({str(e).splitlines()[0][:150]}): re-run the prune (it keeps the model unless --no-save-model).") from None
     m._elsa_wb_name = str(self.path)
