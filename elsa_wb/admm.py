@@ -5,14 +5,16 @@
 # %% ../nbs/04_admm.ipynb #f854bdda
 from __future__ import annotations
 import dataclasses, math
+import numpy as np
 import torch
 from torch import Tensor
 from .sparsity import SparsitySpec, keep_mask, projection_score, mask_stats, local_tensor
-from .lowprec import get_codec
+from .lowprec import get_codec, cpu_threads, njit, prange, HAVE_NUMBA, pack_bits, unpack_bits, state_values   # njit/prange: numba's, or stand-ins without it
 from .config import ElsaConfig, RHO_SCHEDULES
 
 # %% auto #0
-__all__ = ['STATS', 'rho_at', 'ADMM', 'penalty_', 'prox_', 'update', 'residuals', 'finalize', 'state_dict', 'load_state_dict']
+__all__ = ['STATS', 'SHIFT', 'N_BUCKETS', 'TOP_BUCKET', 'REASSOC', 'rho_at', 'ADMM', 'penalty_', 'prox_', 'fusable',
+           'fused_update', 'update', 'residuals', 'finalize', 'state_dict', 'load_state_dict']
 
 # %% ../nbs/04_admm.ipynb #3520d4f2
 def rho_at(step: int, steps: int | None, rho: float, rho_final: float | None = None, schedule: str = "constant") -> float:
@@ -40,14 +42,14 @@ class ADMM:
         self.rho_final, self.rho_schedule, self.steps, self.interval = cfg.rho_final, cfg.rho_schedule, cfg.steps, cfg.interval
         self.projection, self.penalty, self.in_dims = cfg.projection, cfg.penalty, dict(in_dims or {})
         self.hessian_source, self.hessian_beta, self.hessian_warmup = cfg.hessian_source, cfg.hessian_beta, cfg.hessian_warmup
-        self.z_codec, self.u_codec = get_codec(cfg.z_dtype), get_codec(cfg.u_dtype)
+        self.z_codec, self.u_codec, self.mask_storage = get_codec(cfg.z_dtype), get_codec(cfg.u_dtype), cfg.mask_storage
         self.n_updates, self.last, self._kept_cache, self._ubuf = 0, {}, {}, None
         self.z, self.u, self.mask, self.mask0, self.h = {}, {}, {}, {}, {}
         with torch.no_grad():
             for n, w in self.weights.items():
                 w32 = local_tensor(w).detach().float()   # under FSDP2 the state lives on this process's shard
                 m = init_masks[n].to(w.device).bool() if init_masks else self._select(n, projection_score(w32))
-                self.mask[n], self.mask0[n] = m, m.clone()
+                self.mask[n], self.mask0[n] = self._stored_mask(m), self._stored_mask(m.clone())
                 self.z[n] = self.z_codec.encode(w32 * m)
                 self.u[n] = self.u_codec.encode(torch.zeros_like(w32))
                 if self.projection == "hessian" and self.hessian_source == "loss": self.h[n] = torch.zeros_like(w32)
@@ -59,42 +61,44 @@ class ADMM:
     def _reduce_(self, t: Tensor) -> Tensor:
         "Sum statistics over processes in place (one process: nothing to do; a distributed subclass all-reduces)."
         return t
+    def _stored_mask(self, m: Tensor) -> Tensor: return pack_bits(m) if self.mask_storage == "bits" else m
+    def _as_bool(self, stored: Tensor, name: str) -> Tensor:
+        if self.mask_storage != "bits": return stored
+        w = local_tensor(self.weights[name]); return unpack_bits(stored, w.numel()).view(w.shape)
+    def mask_of(self, name: str) -> Tensor:
+        "The current keep-mask of a weight, as bool (unpacked when `mask_storage` is 'bits')."
+        return self._as_bool(self.mask[name], name)
+    def mask0_of(self, name: str) -> Tensor: return self._as_bool(self.mask0[name], name)   # the initial keep-mask, as bool
     def z_of(self, name: str) -> Tensor: return self.z_codec.decode(self.z[name])
     def u_of(self, name: str) -> Tensor: return self.u_codec.decode(self.u[name])
     def due(self, step: int) -> bool: return step % self.interval == 0
 
 # %% ../nbs/04_admm.ipynb #58087d63
-def _scratch(self: ADMM, w: Tensor) -> Tensor:
-    "A view shaped like `w` of one fp32 buffer sized for the largest weight: `penalty_` and `prox_` run every step over all\n    prunable weights and are memory-bound, so they reuse it for every weight (each call starts with `self._buf = None`)."
-    if self._buf is None or self._buf.device != w.device:
-        self._buf = torch.empty(max(local_tensor(x).numel() for x in self.weights.values()), device=w.device)
-    return self._buf[:w.numel()].view(w.shape)
-
 @torch.no_grad()
 def penalty_(self: ADMM):
-    "Add rho * (W - z + u) to every weight's gradient (in place); with penalty='proximal' only record h (see `prox_`)."
-    self._buf = None
+    "Add rho * (W - z + u) to every weight's gradient (in place); with penalty='proximal' only record h (see `prox_`).\n    Memory-bound over every prunable weight at every step: it works in the update's scratch buffers (`_buffers`)."
     for n, w in self.weights.items():
         if w.grad is None: continue
         w, g = local_tensor(w), local_tensor(w.grad)   # elementwise: each process updates its own shard
         if n in self.h: self.h[n].mul_(self.hessian_beta).addcmul_(g, g, value=1 - self.hessian_beta)
         if self.penalty == "proximal": continue
-        z, u = self.z_codec.view(self.z[n]), self.u_codec.view(self.u[n])   # fp32 states: no copies
-        d = torch.sub(w.detach().float(), z, out=_scratch(self, w))
+        zb, ub, db, _ = _buffers(self, w)
+        z, u = _state_f32(self.z_codec, self.z[n], zb), _state_f32(self.u_codec, self.u[n], ub)   # fp32 states: no copies
+        d = torch.sub(w.detach().float(), z, out=db.view(torch.float32))
         d.add_(u)
         g.add_(d.to(g.dtype), alpha=self.rho)
 ADMM.penalty_ = penalty_
-ADMM._buf = None
 
 @torch.no_grad()
 def prox_(self: ADMM):
     "penalty='proximal': after the optimizer step, W <- (W + rho (z - u)) / (1 + rho) in place (nothing for 'gradient')."
     if self.penalty != "proximal": return
-    c, self._buf = self.rho / (1 + self.rho), None
+    c = self.rho / (1 + self.rho)
     for n, w in self.weights.items():
         w = local_tensor(w)
-        z, u = self.z_codec.view(self.z[n]), self.u_codec.view(self.u[n])
-        t = torch.sub(z, u, out=_scratch(self, w))   # the proximal target z - u
+        zb, ub, tb, _ = _buffers(self, w)
+        z, u = _state_f32(self.z_codec, self.z[n], zb), _state_f32(self.u_codec, self.u[n], ub)
+        t = torch.sub(z, u, out=tb.view(torch.float32))   # the proximal target z - u
         w.lerp_(t.to(w.dtype), c)                                      # W + c (t - W) = (W + rho t) / (1 + rho)
 ADMM.prox_ = prox_
 
@@ -107,7 +111,7 @@ def _importance(self: ADMM, name: str, w: Tensor, optimizer, step: int) -> Tenso
     if "exp_avg_sq" not in st:
         raise ValueError(f"projection='hessian' reads Adam's exp_avg_sq, but {type(optimizer).__name__} keeps none for {name}: "
                          f"use torch.optim.Adam/AdamW, hessian_source='loss', or projection='magnitude'.")
-    return local_tensor(st["exp_avg_sq"])
+    return state_values(local_tensor(st["exp_avg_sq"]))   # torchao's 8-/4-bit moments: their fp32 values
 
 STATS = ("primal", "norm", "dual", "flips", "flips0", "inter", "union", "inter0", "union0", "numel", "kept")   # per weight, summed
 
@@ -118,10 +122,14 @@ def _buffers(self: ADMM, w: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         self._ubuf = [torch.empty(big, device=w.device, dtype=d) for d in (torch.float32, torch.float32, torch.int32, torch.bool)]
     return tuple(b[:w.numel()].view(w.shape) for b in self._ubuf)
 
-def _kept(self: ADMM, key, mask: Tensor) -> int:
-    "Kept entries of `mask`, counted once per mask object (the previous and the initial masks would be recounted at every update)."
+def _state_f32(codec, packed: dict, buf: Tensor) -> Tensor:
+    "fp32 values of a stored z or u: the stored tensor itself (fp32), else decoded into `buf` (no fresh full-size tensor)."
+    return codec.view(packed) if codec.name == "fp32" else codec.decode_into(packed, buf)
+
+def _kept(self: ADMM, key, stored: Tensor, mask: Tensor) -> int:
+    "Kept entries of `mask` (bool), counted once per stored mask object (the previous and the initial masks would be recounted at every update)."
     c = self._kept_cache.get(key)
-    if c is None or c[0] is not mask: c = self._kept_cache[key] = (mask, int(torch.count_nonzero(mask)))
+    if c is None or c[0] is not stored: c = self._kept_cache[key] = (stored, int(torch.count_nonzero(mask)))
     return c[1]
 ADMM._kept = _kept
 
@@ -131,7 +139,184 @@ def _store(codec, packed: dict, x: Tensor) -> dict:
     return codec.encode(x)
 
 
+# %% ../nbs/04_admm.ipynb #f5a00004
+SHIFT = 17                          # bucket = the score's bits >> 17: 8 exponent + 6 mantissa bits
+N_BUCKETS = 1 << (31 - SHIFT)       # 16,384 (the sign bit is dropped: a score is >= 0)
+TOP_BUCKET = 0x7F800000 >> SHIFT    # +inf's bucket: a boundary there (infinite or NaN scores) goes the general way
+REASSOC = {"reassoc"}               # fast-math only to vectorise the float64 sums; scores are computed exactly
+
+# %% ../nbs/04_admm.ipynb #f5a00006
+@njit   # compiled on its own (LLVM still inlines it): its instructions carry no fast-math flag, so `_apply_chunk`'s
+def _v_score(w, u, h, i, scale):   # reassociation of the sums cannot reorder (v * v) * h
+    "v = w + scale * u and its score v^2 (times h[i] for the objective-aware projection) at position i."
+    v = w[i] + scale * u[i]
+    s = v * v
+    if h is not None: s = s * h[i]
+    return v, s
+
+@njit(inline="always")
+def _bits(s):
+    "The score's fp32 bits without the sign: ordered as the (non-negative) scores."
+    return np.float32(s).view(np.uint32) & np.uint32(0x7FFFFFFF)
+
+@njit(nogil=True, cache=True)
+def _count_chunk(w, u, h, scale, hist):
+    "Add each entry's bucket to `hist` (int32, N_BUCKETS)."
+    for i in range(w.size):
+        v, s = _v_score(w, u, h, i, scale)
+        hist[_bits(s) >> np.uint32(SHIFT)] += 1
+
+@njit(nogil=True, cache=True)
+def _threshold(hist, n_drop):
+    "The boundary bucket b (the first bucket not dropped whole, over every chunk's histogram) and how many of it to drop."
+    below = 0
+    for b in range(hist.shape[1]):
+        cnt = 0
+        for c in range(hist.shape[0]): cnt += hist[c, b]
+        if below + cnt > n_drop: return b, n_drop - below
+        below += cnt
+    return hist.shape[1], 0
+
+# %% ../nbs/04_admm.ipynb #f5a00008
+@njit(nogil=True, cache=True, fastmath=REASSOC)
+def _apply_chunk(w, u, h, z, prev, init, mask, scale, lo, hi, st):
+    "Decide every entry outside [lo, hi): z, u, mask (uint8) in place, sums into st; entries inside: untouched, mask 2."
+    dual = 0.0; primal = 0.0; wsq = 0.0; kept = 0; inter = 0; inter0 = 0
+    for i in range(w.size):
+        wi = w[i]
+        v, s = _v_score(w, u, h, i, scale)
+        above = np.uint8(not (s < hi))                      # kept (NaN too)
+        inside = np.uint8(s >= lo) & np.uint8(s < hi)       # the boundary bucket: `_settle` decides
+        zo, uo = z[i], u[i]
+        zn = v * np.float32(above)                          # as v * mask in the general path (-0.0 where v < 0)
+        zn = zo if inside else zn
+        un = uo if inside else v - zn
+        outside = np.float64(np.uint8(1) - inside)
+        d = np.float64(zn) - np.float64(zo); dual += outside * d * d
+        p = np.float64(wi) - np.float64(zn); primal += outside * p * p
+        wsq += np.float64(wi) * np.float64(wi)
+        z[i] = zn; u[i] = un; mask[i] = above | (inside << np.uint8(1))
+        kept += np.int64(above); inter += np.int64(above & prev[i]); inter0 += np.int64(above & init[i])
+    st[0] += dual; st[1] += primal; st[2] += wsq; st[3] += kept; st[4] += inter; st[5] += inter0
+
+@njit(nogil=True, cache=True)
+def _boundary_chunk(mask, base, idx, j):
+    "Write base + i for every mask[i] == 2 into idx from position j on, 8 mask bytes at a time (they are rare)."
+    words = mask[:mask.size // 8 * 8].view(np.uint64)
+    for k in range(words.size):
+        if words[k] & np.uint64(0x0202020202020202):
+            for i in range(8 * k, 8 * k + 8):
+                if mask[i] == 2: idx[j] = base + i; j += 1
+    for i in range(words.size * 8, mask.size):
+        if mask[i] == 2: idx[j] = base + i; j += 1
+    return j
+
+# %% ../nbs/04_admm.ipynb #f5a0000a
+@njit(nogil=True, cache=True)
+def _settle(w, u, h, z, prev, init, mask, scale, need, idx, st):
+    "Decide the boundary bucket's entries (positions idx): the `need` lowest (score, position) dropped, the rest kept."
+    keys = np.empty(idx.size, np.uint64)
+    for r in range(idx.size):
+        v, s = _v_score(w, u, h, idx[r], scale)
+        keys[r] = (np.uint64(_bits(s)) << np.uint64(32)) | np.uint64(idx[r])
+    keys.sort()
+    for r in range(keys.size):
+        i = np.int64(keys[r] & np.uint64(0xFFFFFFFF))
+        v, s = _v_score(w, u, h, i, scale)
+        keep = r >= need
+        zo = z[i]; zn = v * np.float32(keep)
+        d = np.float64(zn) - np.float64(zo); st[0] += d * d
+        p = np.float64(w[i]) - np.float64(zn); st[1] += p * p
+        z[i] = zn; u[i] = v - zn; mask[i] = keep
+        if keep:
+            st[3] += 1
+            if prev[i]: st[4] += 1
+            if init[i]: st[5] += 1
+    return st
+
+# %% ../nbs/04_admm.ipynb #f5a0000c
+@njit(parallel=True, cache=True)
+def _update_flat(w, u, h, z, prev, init, mask, scale, n_drop, nchunks):
+    "Both passes and the settling over flat arrays; the six sums, or an empty array (nothing written) for the general path."
+    n = w.size; step = (n + nchunks - 1) // nchunks
+    hist = np.zeros((nchunks, N_BUCKETS), np.int32)
+    for c in prange(nchunks):
+        a, e = c * step, min(n, (c + 1) * step)
+        if h is None: _count_chunk(w[a:e], u[a:e], None, scale, hist[c])
+        else: _count_chunk(w[a:e], u[a:e], h[a:e], scale, hist[c])
+    b, need = _threshold(hist, n_drop)
+    if b >= TOP_BUCKET: return np.empty(0, np.float64)
+    lo, hi = np.uint32(b << SHIFT).view(np.float32), np.uint32((b + 1) << SHIFT).view(np.float32)
+    offs = np.zeros(nchunks + 1, np.int64)
+    for c in range(nchunks): offs[c + 1] = offs[c] + hist[c, b]
+    idx = np.empty(offs[nchunks], np.int64)
+    st = np.zeros((nchunks, 6), np.float64)
+    for c in prange(nchunks):
+        a, e = c * step, min(n, (c + 1) * step)
+        if h is None: _apply_chunk(w[a:e], u[a:e], None, z[a:e], prev[a:e], init[a:e], mask[a:e], scale, lo, hi, st[c])
+        else: _apply_chunk(w[a:e], u[a:e], h[a:e], z[a:e], prev[a:e], init[a:e], mask[a:e], scale, lo, hi, st[c])
+        _boundary_chunk(mask[a:e], a, idx, offs[c])
+    return _settle(w, u, h, z, prev, init, mask, scale, need, idx, st.sum(0))
+
+# %% ../nbs/04_admm.ipynb #f5a0000e
+def _flat(t: Tensor) -> np.ndarray: return t.detach().reshape(-1).numpy()   # a view: no copy
+
+def fusable(*ts: Tensor) -> bool:
+    "Whether these tensors can go through the kernel: on the CPU, contiguous, fp32 (bool for masks), under 2^32 entries."
+    return all(t.device.type == "cpu" and t.is_contiguous() and t.dtype in (torch.float32, torch.bool) and t.numel() < 2**32 for t in ts)
+
+def fused_update(w: Tensor,      # the weight (fp32, read)
+                 u: Tensor,      # the scaled dual (fp32, written: v - z_new)
+                 z: Tensor,      # the auxiliary variable (fp32, written: Proj(v))
+                 prev: Tensor,   # the previous keep-mask (bool)
+                 init: Tensor,   # the initial keep-mask (bool)
+                 n_drop: int,    # entries to zero
+                 scale: float = 1.0,        # u's rescale for a new rho (rho_old / rho_new)
+                 h: Tensor | None = None,   # importance of the objective-aware score (fp32, >= 0), or None for v^2
+                ) -> tuple[Tensor, dict] | None:
+    "z <- Proj(v), u <- v - z with v = w + scale * u, in two passes: (new keep-mask, sums), or None for the general path."
+    if not 0 < n_drop < w.numel() or not fusable(w, u, z, prev, init, *(() if h is None else (h,))): return None
+    threads = cpu_threads()
+    mask = torch.empty(w.shape, dtype=torch.bool)
+    st = _update_flat(_flat(w), _flat(u), None if h is None else _flat(h), _flat(z), _flat(prev.view(torch.uint8)),
+                      _flat(init.view(torch.uint8)), _flat(mask.view(torch.uint8)), np.float32(scale), int(n_drop), threads)
+    if not st.size: return None
+    return mask, dict(zip(("dual_sq", "primal_sq", "norm_sq", "kept", "inter", "inter0"), st.tolist()))
+
 # %% ../nbs/04_admm.ipynb #6c1d2e40
+def _update_general(self: ADMM, n: str, w32: Tensor, h: Tensor | None, scale: float, prev: Tensor, init: Tensor) -> tuple[Tensor, dict]:
+    "One weight's z/u update with PyTorch operations (any device, codec, pattern, a distributed threshold): (mask, sums)."
+    norm = torch.linalg.vector_norm
+    v, sz, keys, both = _buffers(self, w32)
+    torch.mul(self.u_codec.view(self.u[n]), scale, out=v).add_(w32)   # v = W + u (u rescaled for the new rho; as the kernel)
+    score = torch.mul(v, v, out=sz)
+    if h is not None: score.mul_(h)
+    m = self._select(n, score, keys)
+    z_new = torch.mul(v, m.view(torch.uint8), out=sz)   # Proj(v), where the score was (a uint8 view: bool operands take a slow path)
+    z_old = self.z_codec.view(self.z[n])
+    sums = dict(dual_sq=float(norm(torch.sub(z_new, z_old, out=keys.view(torch.float32)))) ** 2,
+                primal_sq=float(norm(torch.sub(w32, z_new, out=keys.view(torch.float32)))) ** 2, norm_sq=float(norm(w32)) ** 2,
+                kept=int(torch.count_nonzero(m)), inter=int(torch.count_nonzero(torch.logical_and(prev, m, out=both))),
+                inter0=int(torch.count_nonzero(torch.logical_and(init, m, out=both))))
+    self.z[n] = _store(self.z_codec, self.z[n], z_new)
+    self.u[n] = _store(self.u_codec, self.u[n], v.sub_(z_new))         # u + W - z_new (fp32: written in place)
+    return m, sums
+
+def _update_fused(self: ADMM, n: str, w32: Tensor, h: Tensor | None, scale: float, prev: Tensor, init: Tensor) -> tuple[Tensor, dict] | None:
+    "The same update by the two-pass CPU kernel (`fused_update`), or None where it does not apply (nothing written)."
+    spec = self.spec_for(n)
+    if not self.fused or type(self)._select is not ADMM._select or spec.pattern != "unstructured" or spec.scope != "tensor": return None
+    if not HAVE_NUMBA or not fusable(w32, prev, init, *(() if h is None else (h,))): return None
+    v, sz, _, _ = _buffers(self, w32)   # low-precision states are decoded into two scratch buffers (fp32: the states themselves)
+    z, u = _state_f32(self.z_codec, self.z[n], sz), _state_f32(self.u_codec, self.u[n], v)
+    out = fused_update(w32, u, z, prev, init, spec.n_pruned(w32.numel()), scale, h)
+    if out is None: return None
+    if self.z_codec.name != "fp32": self.z[n] = self.z_codec.encode(z)
+    if self.u_codec.name != "fp32": self.u[n] = self.u_codec.encode(u)
+    return out
+ADMM.fused = True   # False: every weight through `_update_general` (the tests compare the two)
+
+# %% ../nbs/04_admm.ipynb #6c1d2e42
 @torch.no_grad()
 def update(self: ADMM, step: int, optimizer=None) -> dict:
     "z <- Proj(W + u), u <- u + W - z (with the rho schedule's dual rescale); returns residuals and mask drift."
@@ -139,29 +324,16 @@ def update(self: ADMM, step: int, optimizer=None) -> dict:
     new_rho = rho_at(step, last + 1, self.rho0, self.rho_final, self.rho_schedule)
     scale = self.rho / new_rho
     stats = torch.zeros(len(self.weights), len(STATS), dtype=torch.float64)
-    norm = torch.linalg.vector_norm
     for i, (n, w) in enumerate(self.weights.items()):
-        w32 = local_tensor(w).detach().float()
-        v, sz, keys, both = _buffers(self, w32)
-        torch.add(w32, self.u_codec.view(self.u[n]), alpha=scale, out=v)   # v = W + u (u rescaled for the new rho)
-        h = _importance(self, n, w, optimizer, step)
-        score = torch.mul(v, v, out=sz)
-        if h is not None: score.mul_(h)
-        m = self._select(n, score, keys)
-        z_new = torch.mul(v, m.view(torch.uint8), out=sz)   # Proj(v), where the score was (a uint8 view: bool operands take a slow path)
-        z_old = self.z_codec.view(self.z[n])
-        dual = float(norm(torch.sub(z_new, z_old, out=keys.view(torch.float32)))) ** 2
-        primal, wnorm = float(norm(torch.sub(w32, z_new, out=keys.view(torch.float32)))) ** 2, float(norm(w32)) ** 2
-        self.z[n] = _store(self.z_codec, self.z[n], z_new)
-        self.u[n] = _store(self.u_codec, self.u[n], v.sub_(z_new))         # u + W - z_new (fp32: written in place)
-        prev, init = self.mask[n], self.mask0[n]
+        w32, h = local_tensor(w).detach().float(), _importance(self, n, w, optimizer, step)
+        prev, init = self.mask_of(n), self.mask0_of(n)   # bool (unpacked for this weight when stored as bits)
+        m, s = _update_fused(self, n, w32, h, scale, prev, init) or _update_general(self, n, w32, h, scale, prev, init)
         # |A xor B| and |A or B| follow from the kept counts and |A and B|
-        k_new, k_prev, k_init = int(torch.count_nonzero(m)), self._kept((n, 'prev'), prev), self._kept((n, 'init'), init)
-        inter = int(torch.count_nonzero(torch.logical_and(prev, m, out=both)))
-        inter0 = int(torch.count_nonzero(torch.logical_and(init, m, out=both)))
-        stats[i] = torch.tensor([primal, wnorm, dual, k_prev + k_new - 2 * inter, k_init + k_new - 2 * inter0, inter, k_prev + k_new - inter,
-                                 inter0, k_init + k_new - inter0, m.numel(), k_new], dtype=torch.float64)
-        self.mask[n] = m; self._kept_cache[(n, 'prev')] = (m, k_new)
+        k_new, k_prev, k_init = s["kept"], self._kept((n, 'prev'), self.mask[n], prev), self._kept((n, 'init'), self.mask0[n], init)
+        inter, inter0 = s["inter"], s["inter0"]
+        stats[i] = torch.tensor([s["primal_sq"], s["norm_sq"], s["dual_sq"], k_prev + k_new - 2 * inter, k_init + k_new - 2 * inter0, inter,
+                                 k_prev + k_new - inter, inter0, k_init + k_new - inter0, m.numel(), k_new], dtype=torch.float64)
+        self.mask[n] = self._stored_mask(m); self._kept_cache[(n, 'prev')] = (self.mask[n], int(k_new))
     self._reduce_(stats)                         # one all-reduce under FSDP2: every number below is global
     acc = dict(zip(STATS, stats.sum(0).tolist()))
     per = {n: dict(hamming=r[3] / r[9], sparsity=1 - r[10] / r[9]) for n, r in zip(self.weights, stats.tolist())}

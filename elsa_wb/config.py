@@ -12,11 +12,11 @@ from .sparsity import SparsitySpec, SCOPES
 from .lowprec import CODECS
 
 # %% auto #0
-__all__ = ['RHO_SCHEDULES', 'PROJECTIONS', 'HESSIAN_SOURCES', 'PENALTIES', 'PRUNERS', 'INITS', 'LR_SCALES', 'DTYPES',
-           'DTYPE_ALIASES', 'LR_COVER', 'LR_MAX', 'UPDATE_TOKENS', 'UPDATE_OVERHEAD', 'PAPER_OPT125M', 'EVAL_TEXT',
-           'TRAIN_TEXT', 'CALIB_SEQLEN', 'PROTOCOLS', 'CHOICES', 'ALIASES', 'TRUE', 'FALSE', 'torch_dtype',
-           'dtype_name', 'budget_rule', 'ElsaConfig', 'device_ok', 'resolve_device', 'device_choices', 'Protocol',
-           'FieldInfo', 'config_fields', 'parse_field']
+__all__ = ['RHO_SCHEDULES', 'PROJECTIONS', 'HESSIAN_SOURCES', 'PENALTIES', 'PRUNERS', 'INITS', 'LR_SCALES', 'OPTIMIZERS',
+           'MASK_STORAGES', 'DTYPES', 'DTYPE_ALIASES', 'LR_COVER', 'LR_MAX', 'UPDATE_TOKENS', 'UPDATE_OVERHEAD',
+           'PAPER_OPT125M', 'LOW_MEMORY', 'EVAL_TEXT', 'TRAIN_TEXT', 'CALIB_SEQLEN', 'PROTOCOLS', 'CHOICES', 'ALIASES',
+           'TRUE', 'FALSE', 'torch_dtype', 'dtype_name', 'budget_rule', 'ElsaConfig', 'device_ok', 'resolve_device',
+           'device_choices', 'Protocol', 'FieldInfo', 'config_fields', 'parse_field']
 
 # %% ../nbs/03_config.ipynb #2fb205e3
 RHO_SCHEDULES = ("constant", "linear", "cosine", "exponential")   # rho from `rho` to `rho_final` (see `admm.rho_at`)
@@ -26,6 +26,8 @@ PENALTIES = ("gradient", "proximal")       # how rho (W - z + u) acts: added to 
 PRUNERS = ("magnitude", "wanda", "sparsegpt")   # the one-shot pruners (`baselines.prune`)
 INITS = PRUNERS                            # where z0's mask comes from
 LR_SCALES = ("rms", "none")
+OPTIMIZERS = ("adam", "adam8bit", "adam4bit")   # Adam's moments: fp32 (PyTorch), or torchao's block-quantised 8-/4-bit states (ELSA-L)
+MASK_STORAGES = ("bool", "bits")           # ADMM's two keep-masks: a byte per entry, or bit-packed (ELSA-L)
 DTYPES = ("float32", "bfloat16", "float16", "float64")   # float64: exact-equality tests of the distributed path
 DTYPE_ALIASES = dict(fp32="float32", bf16="bfloat16", fp16="float16", fp64="float64", half="float16")   # what users type
 
@@ -44,7 +46,8 @@ def dtype_name(name) -> str:
 LR_COVER = 2.0   # how many weight-RMS a prunable weight can travel over a run under the budget rule (measured: 2 beats 1)
 LR_MAX = 5e-4    # cap of the rule's lr (before the per-matrix RMS/0.02 factor)
 
-UPDATE_TOKENS = 100      # a z/u update costs about a training step on this many tokens (bench/results/elsa_step.json: update_cost_tokens, 99 measured)
+UPDATE_TOKENS = 30       # a z/u update costs about a training step on this many tokens (bench/results/elsa_step.json: update_cost_tokens,
+                         # 29.7 measured with the two-pass kernel of nbs/04_admm.ipynb; 99 before it)
 UPDATE_OVERHEAD = 0.08   # the budget rule keeps the z/u updates' share of the training time at most this
 
 def budget_rule(steps: int,                     # ADMM steps: set the interval
@@ -88,6 +91,8 @@ class ElsaConfig:
     clip: float = 1.0                # global norm clip of the loss gradient (the penalty is added after clipping)
     z_dtype: str = "fp32"            # storage of z: fp32 | bf16 | fp8_e4m3 | ... (ELSA-L: fp8_e4m3_sparse)
     u_dtype: str = "fp32"            # storage of u (ELSA-L: bf16)
+    optimizer: str = "adam"          # "adam": fp32 moments; "adam8bit" / "adam4bit": torchao's quantised moments (ELSA-L: adam8bit)
+    mask_storage: str = "bool"       # ADMM's current and initial keep-masks: "bool" (a byte each) or "bits" (bit-packed; ELSA-L)
     init: str = "magnitude"          # z0's mask: "magnitude" (the paper) or a one-shot method's mask, "wanda" / "sparsegpt"
     warm_start: bool = False         # W starts at the init method's pruned weights (SparseGPT's reconstruction) instead of the dense ones
     calib_windows: int = 32          # calibration windows of the training text for a data-driven `init`, OWL and the one-shot methods (the paper: 128)
@@ -120,6 +125,7 @@ def _checks(c: ElsaConfig) -> list[tuple[bool, str]]:
             one_of("penalty", PENALTIES), one_of("projection", PROJECTIONS), one_of("hessian_source", HESSIAN_SOURCES),
             (0 <= c.hessian_beta < 1, f"hessian_beta must be in [0, 1), got {c.hessian_beta}"),
             one_of("lr_scale", LR_SCALES), one_of("z_dtype", CODECS), one_of("u_dtype", CODECS), one_of("init", INITS), one_of("dtype", DTYPES),
+            one_of("optimizer", OPTIMIZERS), one_of("mask_storage", MASK_STORAGES),
             (c.lr is None or c.lr > 0, f"lr must be positive, got {c.lr}"),
             (len(c.betas) == 2 and all(0 <= b < 1 for b in c.betas), f"betas must be two numbers in [0, 1), got {c.betas}"),
             (min(c.batch_size, c.grad_accum, c.seqlen) >= 1, "batch_size, grad_accum and seqlen must be at least 1"),
@@ -189,6 +195,13 @@ def paper(cls: ElsaConfig,
         base["lr"], base["rho"] = PAPER_OPT125M[round(s, 6)]
     return cls(**{**base, **kw})
 
+LOW_MEMORY = dict(z_dtype="fp8_e4m3_sparse", u_dtype="bf16", optimizer="adam8bit", mask_storage="bits")   # ELSA-L (the paper's section 4.3)
+
+@patch(cls_method=True)
+def low_memory(cls: ElsaConfig, **kw) -> ElsaConfig:
+    "ELSA-L: z in sparse FP8, u in bf16, Adam's moments in 8 bits (torchao), the masks bit-packed; anything given wins."
+    return cls(**{**LOW_MEMORY, **kw})
+
 @patch(cls_method=True)
 def cpu_budget(cls: ElsaConfig, total_steps: int = 120, **kw) -> ElsaConfig:
     "The best recipe measured at a CPU budget: the paper's ADMM from SparseGPT's pruned weights, a 1/12 lr warm-up, the last quarter masked."
@@ -245,7 +258,8 @@ PROTOCOLS = {   # --protocol NAME: the RunSpec settings it stands for (`RunSpec.
 
 # %% ../nbs/03_config.ipynb #c88e88d2
 CHOICES = dict(rho_schedule=RHO_SCHEDULES, projection=PROJECTIONS, hessian_source=HESSIAN_SOURCES, penalty=PENALTIES,
-               z_dtype=CODECS, u_dtype=CODECS, init=INITS, lr_scale=LR_SCALES, scope=SCOPES, dtype=DTYPES)   # fields with a fixed set of values
+               z_dtype=CODECS, u_dtype=CODECS, init=INITS, lr_scale=LR_SCALES, scope=SCOPES, dtype=DTYPES,
+               optimizer=OPTIMIZERS, mask_storage=MASK_STORAGES)   # fields with a fixed set of values
 ALIASES = dict(dtype=DTYPE_ALIASES)   # short names a field also accepts
 TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0")
 

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from .sparsity import SparsitySpec, DTensor, local_tensor
 from .admm import ADMM
 from .config import ElsaConfig, resolve_device
-from .elsa import Elsa, start_masks, save_checkpoint, load_checkpoint, weight_rms, master_dtype
+from .elsa import Elsa, start_masks, weight_rms, master_dtype, rng_state, set_rng_state
 from .models import decoder_blocks, cast_parameters
 from .files import atomic_write, read_json
 
@@ -118,17 +118,10 @@ class ShardedADMM(ADMM):
         return super()._select(name, score)   # every output row lies whole on one process
 
 # %% ../nbs/30_distributed.ipynb #f5dc7bdf
-def _localise(obj):
-    "A state dict with every DTensor replaced by a copy of its local shard (what one process saves)."
-    if isinstance(obj, DTensor): return obj.to_local().detach().clone()
-    if isinstance(obj, dict): return {k: _localise(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)): return type(obj)(_localise(v) for v in obj)
-    return obj
-
-def _as_shard_of(t, like):
-    "`t` (a saved local shard) as a DTensor placed like `like`, or `t` itself when `like` is not sharded."
-    if not isinstance(like, DTensor) or not torch.is_tensor(t) or t.shape != local_tensor(like).shape or t.dim() == 0: return t
-    return DTensor.from_local(t.to(like.device, like.dtype), like.device_mesh, like.placements, run_check=False, shape=like.shape, stride=like.stride())
+def _shard_like(t: Tensor, like) -> Tensor:
+    "This process's shard `t` (any dtype) as a DTensor placed like the sharded weight `like` (a plain tensor stays plain)."
+    if not isinstance(like, DTensor): return t
+    return DTensor.from_local(t, like.device_mesh, like.placements, run_check=False, shape=like.shape, stride=like.stride())
 
 class DistributedElsa(Elsa):
     "ELSA on the processes of a torchrun/accelerate job, the model sharded with FSDP2 (`DistributedElsa(model, cfg).fit(stream)`)."
@@ -159,47 +152,70 @@ class DistributedElsa(Elsa):
     reduce_count = staticmethod(_all_reduce_)   # a count over every process's shard (Elsa.check_finite)
 
 # %% ../nbs/30_distributed.ipynb #4e138943
+def _dcp_state(self: DistributedElsa, stream) -> dict:
+    "The state as `torch.distributed.checkpoint` stores it: every per-weight tensor a DTensor (the model, Adam's moments, z,\n    u and the masks; z and u decoded to fp32), so that any number of processes can read it; the rest one pickled object."
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+    model_sd, optim_sd = get_state_dict(self.model, self.optimizer)
+    a, W = self.admm, self.admm.weights
+    def shards(local: dict) -> dict:   # {weight name: this process's tensor} -> {weight name: a DTensor placed like the weight}
+        return {n: _shard_like(x.to(local_tensor(W[n]).device), W[n]) for n, x in local.items()}
+    admm = dict(z=shards({n: a.z_of(n) for n in W}), u=shards({n: a.u_of(n) for n in W}), mask=shards(a.mask), mask0=shards(a.mask0), h=shards(a.h))
+    extra = dict(step=self.step, scheduler=self.scheduler.state_dict(), rho=a.rho, n_updates=a.n_updates, last=a.last,
+                 stream=stream.state_dict() if hasattr(stream, "state_dict") else None, rng=rng_state(), config=self.cfg.to_dict(),
+                 has_masks=self.masks is not None)
+    return dict(model=model_sd, optimizer=optim_sd, admm=admm, masks=shards(self.masks or a.mask), extra=extra)
+
 @patch
 def save(self: DistributedElsa, stream):
-    "Every process writes its shard's state; process 0 then points `latest.json` at the complete set (keeping the set before it) and drops older ones."
+    "All processes write one DCP checkpoint; process 0 then points `latest.json` at it (keeping the one before it) and drops older ones."
+    import torch.distributed.checkpoint as dcp
     if not self.checkpoint_dir: return
     self.check_finite()   # every process takes part: all of them stop together when one shard holds a NaN
     ck = self.checkpoint_dir; d = ck / f"step-{self.step}"
-    st = _localise(self.state(stream)); st["world"] = self.world
-    save_checkpoint(d / f"rank{self.rank}.pt", **st)
+    dcp.save(_dcp_state(self, stream), checkpoint_id=d)
     dist.barrier()
     if self.rank == 0:
         before = read_json(ck / "latest.json", None)
         before = before and dict(step=before["step"], dir=before["dir"], world=before["world"])
-        atomic_write(ck / "latest.json", json.dumps(dict(step=self.step, dir=d.name, world=self.world, previous=before)))
+        atomic_write(ck / "latest.json", json.dumps(dict(step=self.step, dir=d.name, world=self.world, format="dcp", previous=before)))
         for old in ck.glob("step-*"):
             if old.name not in (d.name, before and before["dir"]): shutil.rmtree(old, ignore_errors=True)
     dist.barrier()
     self.saved_step = self.step
 
+# %% ../nbs/30_distributed.ipynb #4e138944
 @patch
 def load(self: DistributedElsa, stream) -> bool:
-    "Restore the newest checkpoint set every process can read (the one before it when a shard of the newest is damaged)."
+    "Restore the newest readable checkpoint (the one before it when the newest is damaged), written by any number of processes."
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import set_state_dict
     p = self.checkpoint_dir / "latest.json" if self.checkpoint_dir else None
     if not p or not p.exists(): return False
     meta = read_json(p)
-    if meta["world"] != self.world:
-        raise ValueError(f"The checkpoint in {p.parent} was written by {meta['world']} processes, not {self.world}: resume with --nproc_per_node={meta['world']}.")
+    if meta.get("format") != "dcp":
+        raise ValueError(f"The checkpoint in {p.parent} holds one file per process (an older elsa_wb): resume it with that version and "
+                         f"{meta['world']} processes, or delete {p.parent} to restart the run.")
     sets = [meta] + ([meta["previous"]] if meta.get("previous") else [])
     for i, m in enumerate(sets):
-        f = p.parent / m["dir"] / f"rank{self.rank}.pt"
-        try: ck, err = load_checkpoint(f), None
-        except (ValueError, FileNotFoundError) as e: ck, err = None, e
-        if float(self.reduce_count(torch.tensor([float(err is not None)], dtype=torch.float64))) == 0: break   # every process read its shard
-        if i + 1 == len(sets):
-            raise err if err is not None else ValueError(f"Another process's shard of the checkpoint in {p.parent / m['dir']} is damaged: "
-                                                         f"delete {p.parent} to restart the run from step 0.")
-        if self.rank == 0: warnings.warn(f"A shard of the checkpoint in {p.parent / m['dir']} is damaged: resuming from the set before it (step {sets[i + 1]['step']}).")
-    sd = self.model.state_dict()
-    ck["model"] = {k: _as_shard_of(v, sd.get(k)) for k, v in ck["model"].items()}
-    params = [q for g in self.optimizer.param_groups for q in g["params"]]
-    ck["optimizer"]["state"] = {i: {k: _as_shard_of(v, params[i]) for k, v in s.items()} for i, s in ck["optimizer"]["state"].items()}
-    self.restore(ck, stream, p.parent)
+        st = _dcp_state(self, stream)
+        try: dcp.load(st, checkpoint_id=p.parent / m["dir"]); break
+        except Exception as e:   # DCP raises on every process when any of them cannot read its part
+            if i + 1 == len(sets):
+                raise ValueError(f"The checkpoint in {p.parent / m['dir']} is damaged ({str(e).splitlines()[0][:100]}): delete {p.parent} "
+                                 f"to restart the run from step 0.") from None
+            if self.rank == 0: warnings.warn(f"The checkpoint in {p.parent / m['dir']} is damaged: resuming from the one before it (step {sets[i + 1]['step']}).")
+    x = st["extra"]
+    self.check_config(x["config"], p.parent)
+    set_state_dict(self.model, self.optimizer, model_state_dict=st["model"], optim_state_dict=st["optimizer"])
+    a, loc = self.admm, lambda d: {n: local_tensor(t).clone() for n, t in d.items()}
+    a.z = {n: a.z_codec.encode(t) for n, t in loc(st["admm"]["z"]).items()}
+    a.u = {n: a.u_codec.encode(t) for n, t in loc(st["admm"]["u"]).items()}
+    a.mask, a.mask0, a.h, a._kept_cache = loc(st["admm"]["mask"]), loc(st["admm"]["mask0"]), loc(st["admm"]["h"]), {}
+    a.rho, a.n_updates, a.last = x["rho"], x["n_updates"], x["last"]
+    self.masks = loc(st["masks"]) if x["has_masks"] else None
+    self.scheduler.load_state_dict(x["scheduler"]); self.step = self.saved_step = x["step"]
+    if x["stream"] is not None and hasattr(stream, "load_state_dict"): stream.load_state_dict(x["stream"])
+    set_rng_state(x["rng"])
     return True
 
 @patch

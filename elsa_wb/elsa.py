@@ -10,8 +10,9 @@ from pathlib import Path
 import torch
 from torch import nn, Tensor
 from .sparsity import SparsitySpec, keep_mask, projection_score, local_tensor, full_value
-from .config import ElsaConfig, budget_rule, resolve_device, torch_dtype, LR_COVER, LR_MAX
+from .config import ElsaConfig, budget_rule, resolve_device, torch_dtype, LR_COVER, LR_MAX, LOW_MEMORY
 from .admm import ADMM
+from .lowprec import state_values
 from .files import atomic_write, WriteError
 from .models import prunable, input_dims, model_name, sparsity_report, cast_parameters
 from .events import emit, JsonlSink, ProgressSink
@@ -19,9 +20,10 @@ from .baselines import prune
 
 
 # %% auto #0
-__all__ = ['LR_REFERENCE_RMS', 'CHECKPOINT_FILE', 'PREVIOUS_FILE', 'weight_rms', 'matrix_lrs', 'make_optimizer', 'linear_decay',
-           'NonFiniteLoss', 'master_dtype', 'forward_precision', 'train_step', 'mean_loss', 'projected_loss',
-           'save_checkpoint', 'load_checkpoint', 'load_latest', 'rng_state', 'set_rng_state', 'start_masks', 'Elsa']
+__all__ = ['LR_REFERENCE_RMS', 'CHECKPOINT_FILE', 'PREVIOUS_FILE', 'weight_rms', 'matrix_lrs', 'low_bit_adam', 'make_optimizer',
+           'linear_decay', 'NonFiniteLoss', 'master_dtype', 'forward_precision', 'train_step', 'mean_loss',
+           'projected_loss', 'save_checkpoint', 'load_checkpoint', 'load_latest', 'rng_state', 'set_rng_state',
+           'start_masks', 'Elsa']
 
 # %% ../nbs/21_elsa.ipynb #ec9337e0
 LR_REFERENCE_RMS = 0.02   # weight RMS of LLaMA-2-7B, where the paper's lr was tuned
@@ -35,14 +37,21 @@ def matrix_lrs(cfg: ElsaConfig, rms: dict[str, float]) -> dict[str, float]:
     cfg = cfg.effective()
     return {n: cfg.lr * (r / LR_REFERENCE_RMS if cfg.lr_scale == "rms" else 1.0) for n, r in rms.items()}
 
+def low_bit_adam(name: str):
+    "torchao's AdamW with 8- or 4-bit block-quantised moments (ELSA-L's optimizer); one sentence when torchao is missing."
+    try: import torchao.optim as ao   # quietly: elsa_wb.models filters the kernel libraries it cannot load on a CPU machine
+    except ImportError as e: raise ValueError(f"optimizer={name!r} needs torchao ({e}): pip install torchao, or use optimizer='adam'.") from None
+    return {"adam8bit": ao.AdamW8bit, "adam4bit": ao.AdamW4bit}[name]
+
 def make_optimizer(model: nn.Module, cfg: ElsaConfig, rms: dict[str, float] | None = None) -> torch.optim.Optimizer:
-    "Adam over all trainable parameters; a group per prunable matrix with its lr from `matrix_lrs` (rms: the dense weights', default read now)."
+    "Adam over all trainable parameters; a group per prunable matrix with its lr from `matrix_lrs` (rms: the dense weights', default read now).\n    cfg.optimizer 'adam8bit' / 'adam4bit': torchao's low-bit AdamW (decoupled weight decay: the same as Adam at weight_decay 0, the default)."
     cfg = cfg.effective()   # lr left at None means the budget rule
     params = [p for p in model.parameters() if p.requires_grad]
     pw = prunable(model)
     lrs = matrix_lrs(cfg, rms if rms is not None else weight_rms(model))
     ids = {id(w) for w in pw.values()}
     groups = [dict(params=[p for p in params if id(p) not in ids], lr=cfg.lr)] + [dict(params=[w], lr=lrs[n], name=n) for n, w in pw.items()]
+    if cfg.optimizer != "adam": return low_bit_adam(cfg.optimizer)(groups, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
     try:   # the fused kernel (CPU and CUDA) is several times faster than the per-tensor loop on 2 CPU cores
         return torch.optim.Adam(groups, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, fused=True)
     except (RuntimeError, ValueError):
@@ -189,7 +198,7 @@ class Elsa:
         self.admm = self.admm_class(self.weights, cfg, in_dims=input_dims(model), init_masks=init_masks, specs=specs)
         if cfg.warm_start:   # W starts feasible, W = z0 (a no-op after a one-shot method pruned it; masks are local shards under FSDP2)
             with torch.no_grad():
-                for n, w in self.weights.items(): local_tensor(w).mul_(self.admm.mask0[n])
+                for n, w in self.weights.items(): local_tensor(w).mul_(self.admm.mask0_of(n))
         self.step, self.masks, self.history, self.saved_step = 0, None, [], None
 
     def _emit(self, **ev):
@@ -235,7 +244,7 @@ def save(self: Elsa, stream):
 def check_finite(self: Elsa):
     "Raise NonFiniteLoss when a weight or an optimizer moment holds NaN or inf (checked before every checkpoint, over all processes)."
     moments = [v for st in self.optimizer.state.values() for v in st.values() if torch.is_tensor(v) and v.is_floating_point()]
-    count = sum(int((~torch.isfinite(local_tensor(t).detach())).sum()) for t in [*self.model.parameters(), *moments])
+    count = sum(int((~torch.isfinite(state_values(local_tensor(t)).detach())).sum()) for t in [*self.model.parameters(), *moments])
     if float(self.reduce_count(torch.tensor([float(count)], dtype=torch.float64))) > 0:
         raise NonFiniteLoss(f"The weights or the optimizer's moments hold NaN or inf at step {self.step}")
 
@@ -246,10 +255,14 @@ def kept(self: Elsa) -> str:
     if self.saved_step is None: return "no checkpoint was written yet"
     return f"the checkpoint of step {self.saved_step} is kept in {self.checkpoint_dir}"
 
+# %% ../nbs/21_elsa.ipynb #e15a0c06
 @patch
 def load(self: Elsa, stream) -> bool:
     "Restore the newest good checkpoint (`state.pt`, else `state.prev.pt`); False when there is none."
     d = self.checkpoint_dir
+    if d and (d / "latest.json").exists() and not (d / CHECKPOINT_FILE).exists():   # nothing is overwritten by a fresh start
+        raise ValueError(f"The checkpoint in {d} was written by a --distributed run: resume it with --distributed under torchrun "
+                         f"(any number of processes).")
     found = load_latest([d / CHECKPOINT_FILE, d / PREVIOUS_FILE]) if d else None
     if found is None: return False
     for tmp in d.glob(".*.tmp"): tmp.unlink(missing_ok=True)   # a write cut off by a kill (this process holds the run's lock)
@@ -257,11 +270,16 @@ def load(self: Elsa, stream) -> bool:
     return True
 
 @patch
+def check_config(self: Elsa, config: dict, where):
+    "Refuse a checkpoint made with another config (one sentence naming the fields that differ)."
+    if config != self.cfg.to_dict():
+        diff = sorted(k for k in config if config[k] != self.cfg.to_dict().get(k))
+        raise ValueError(f"The checkpoint in {where} was made with a different config ({', '.join(diff)} differ): resume with the same settings or use a new run directory.")
+
+@patch
 def restore(self: Elsa, ck: dict, stream, where):
     "Load a `state` dict, refusing one made with another config."
-    if ck["config"] != self.cfg.to_dict():
-        diff = sorted(k for k in ck["config"] if ck["config"][k] != self.cfg.to_dict().get(k))
-        raise ValueError(f"The checkpoint in {where} was made with a different config ({', '.join(diff)} differ): resume with the same settings or use a new run directory.")
+    self.check_config(ck["config"], where)
     self.model.load_state_dict(ck["model"]); self.optimizer.load_state_dict(ck["optimizer"])
     self.scheduler.load_state_dict(ck["scheduler"]); self.admm.load_state_dict(ck["admm"])
     self.masks = ck["masks"]; self.step = self.saved_step = ck["step"]
@@ -276,7 +294,7 @@ def _evaluate(self: Elsa, windows):
     sparse = dense if self.masks is not None else projected_loss(self.model, windows, self.admm, self.optimizer)
     self._emit(event="eval", step=self.step - 1, dense_loss=dense, sparse_loss=sparse, dense_ppl=math.exp(min(dense, 700)), sparse_ppl=math.exp(min(sparse, 700)))
 
-# %% ../nbs/21_elsa.ipynb #e15a0c06
+# %% ../nbs/21_elsa.ipynb #f5ec60cf
 @patch
 def train_one(self: Elsa, stream, eval_windows):
     "Step `self.step`: the optimizer step with the ADMM penalty (or the masks), z/u updates, the final projection, eval and checkpoint."
@@ -305,7 +323,7 @@ def fit(self: Elsa, stream, eval_windows: Tensor | None = None, resume: bool = F
     torch.manual_seed(cfg.seed); random.seed(cfg.seed)
     resumed = resume and self.load(stream)
     if cfg.steps == 0 and self.masks is None:   # no ADMM phase: masked fine-tuning of the initial mask (e.g. a one-shot method's)
-        self.masks = {n: m.clone() for n, m in self.admm.mask.items()}; self._apply_masks()
+        self.masks = {n: self.admm.mask_of(n).clone() for n in self.admm.mask}; self._apply_masks()
     self.model.train()
     self._emit(event="start", steps=cfg.total_steps, start_step=self.step, resumed=resumed, config=cfg.to_dict(), lr_per_matrix=matrix_lrs(cfg, self.rms),
                model=model_name(self.model), prunable_params=sum(w.numel() for w in self.weights.values()))

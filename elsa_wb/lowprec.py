@@ -4,13 +4,24 @@
 
 # %% ../nbs/01_lowprec.ipynb #9bc4d3b7
 from __future__ import annotations
+import math
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+try:
+    import numba
+    from numba import njit, prange
+except ImportError:   # a machine without numba (e.g. a bare GPU image): the CPU kernels are defined but never called,
+    numba = None      # every codec and the ADMM update take their PyTorch path
+    def njit(*args, **kw): return args[0] if args and callable(args[0]) else (lambda f: f)
+    prange = range
+HAVE_NUMBA = numba is not None
 
 # %% auto #0
-__all__ = ['SCALE_MARGIN', 'SCALE_FLOOR', 'BLOCK', 'FP8_DTYPES', 'CODECS', 'StateCodec', 'FP32Codec', 'BF16Codec', 'FP8Codec',
-           'BlockCodec', 'FP8BlockCodec', 'Int8BlockCodec', 'pack_bits', 'unpack_bits', 'SparseCodec', 'get_codec']
+__all__ = ['HAVE_NUMBA', 'SCALE_MARGIN', 'SCALE_FLOOR', 'BLOCK', 'FP8_DTYPES', 'PAD', 'CODECS', 'StateCodec', 'FP32Codec',
+           'BF16Codec', 'FP8Codec', 'BlockCodec', 'FP8BlockCodec', 'Int8BlockCodec', 'pack_bits', 'unpack_bits',
+           'SparseCodec', 'cpu_threads', 'compact_nonzeros', 'expand_nonzeros', 'get_codec', 'state_values']
 
 # %% ../nbs/01_lowprec.ipynb #0fab9dc3
 def _check_input(x, name: str) -> Tensor:
@@ -20,7 +31,7 @@ def _check_input(x, name: str) -> Tensor:
     if not x.is_floating_point():
         raise ValueError(f"{name}.encode needs a floating-point tensor, got {x.dtype}: convert it with .float() first.")
     x = x.detach().to(torch.float32)
-    if x.numel() and not bool(torch.isfinite(x).all()):
+    if x.numel() and not all(math.isfinite(float(m)) for m in torch.aminmax(x)):   # one pass (NaN propagates); isfinite().all() takes 20x longer
         raise ValueError(f"{name}.encode got a tensor with NaN or Inf values: the ADMM state has diverged "
                          f"(check the loss, lr and rho of the step that produced it).")
     return x
@@ -54,11 +65,15 @@ class StateCodec:
     def view(self, packed: dict[str, Tensor]) -> Tensor:
         "float32 values for reading only: the stored tensor itself where the format is float32 (no copy), else `decode`."
         return self.decode(packed)
+    def decode_into(self, packed: dict[str, Tensor], out: Tensor) -> Tensor:
+        "`decode` written into `out` (float32, the state's shape), which is returned: no new full-size tensor where the format allows."
+        return out.copy_(self._decode(packed))
     def __repr__(self): return f"{type(self).__name__}({self.name!r})"
 
 class FP32Codec(StateCodec):
     "Lossless: stores a float32 copy of `x`; `decode` returns another copy, `view` the stored tensor (the hot path's read)."
     def view(self, packed): return packed["data"]
+    def decode_into(self, packed, out): return out.copy_(packed["data"])
 
 class BF16Codec(StateCodec):
     "bfloat16: fp32's exponent range, 8-bit significand."
@@ -66,6 +81,7 @@ class BF16Codec(StateCodec):
     rel_err, abs_err = 2.0 ** -8, 2.0 ** -134
     def _encode(self, x): return {"data": x.to(torch.bfloat16)}
     def _decode(self, packed): return packed["data"].float()
+    def decode_into(self, packed, out): return out.copy_(packed["data"])
 
 # %% ../nbs/01_lowprec.ipynb #eb932e27
 SCALE_MARGIN = 1.05  # the largest |x| maps to fp8_max / 1.05 (spec section 4)
@@ -149,6 +165,7 @@ def unpack_bits(packed: Tensor, n: int) -> Tensor:
     w = torch.tensor(_BIT_WEIGHTS, dtype=torch.uint8, device=packed.device)
     return ((packed.reshape(-1, 1) & w) != 0).view(-1)[:n]
 
+# %% ../nbs/01_lowprec.ipynb #55c01e70
 class SparseCodec(StateCodec):
     "An exactly sparse tensor: a bit-packed keep-mask, the nonzeros only (FP8 with a per-tensor scale, or bf16), the shape."
     def __init__(self, fmt: str = "e4m3"):  # "e4m3" or "e5m2" (FP8, scaled as in `FP8Codec`), or "bf16" (unscaled)
@@ -172,20 +189,141 @@ class SparseCodec(StateCodec):
     def _encode(self, x):
         keep = x.reshape(-1) != 0
         vals = x.reshape(-1)[keep]
-        out = {"mask": pack_bits(keep), "shape": x.new_empty((*x.shape, 0), dtype=torch.uint8)}
+        return self._pack(x, pack_bits(keep), vals, vals.abs().amax() if vals.numel() else x.new_zeros(()))
+
+    def _pack(self, x, mask, vals, amax):
+        "The stored dict from the packed mask, the nonzeros (fp32, in order) and their largest magnitude."
+        out = {"mask": mask, "shape": x.new_empty((*x.shape, 0), dtype=torch.uint8)}
         if self.fp8_max is not None:
-            out["scale"] = _fp8_scale(vals.abs().amax() if vals.numel() else x.new_zeros(()), self.fp8_max)
+            out["scale"] = _fp8_scale(amax.to(x.device), self.fp8_max)
             vals = vals / out["scale"]
         # no nonzero may round to 0 (the mask decides the zeros): magnitudes below one step are stored as one step
         out["data"] = torch.copysign(vals.abs().clamp_(min=self.step), vals).to(self.dtype)
         return out
 
-    def _decode(self, packed):
+    def _decode(self, packed, out: Tensor | None = None):
         shape = packed["shape"].shape[:-1]
-        keep = unpack_bits(packed["mask"], shape.numel())
         vals = packed["data"].float()
         if "scale" in packed: vals.mul_(packed["scale"])
+        if HAVE_NUMBA and vals.device.type == "cpu":   # one pass (below), into `out` when given
+            return expand_nonzeros(packed["mask"], vals, shape.numel(), None if out is None else out.view(-1)).view(shape)
+        keep = unpack_bits(packed["mask"], shape.numel())
         return torch.zeros(keep.shape, device=vals.device).masked_scatter_(keep, vals).view(shape)
+
+# %% ../nbs/01_lowprec.ipynb #f5a00021
+@njit(nogil=True, cache=True)
+def _compact_chunk(x, bits, vals, k, dump):
+    "Pack x != 0 into bits, the nonzeros into vals from k on, in order (branch-free: a zero is written to vals[dump]);\n    returns (max |x|, non-finite entries)."
+    n, amax, bad = x.size, np.float32(0.0), 0
+    for byte in range((n + 7) // 8):
+        acc = np.uint8(0)
+        for j in range(min(8, n - 8 * byte)):
+            v = x[8 * byte + j]
+            nz = v != 0
+            vals[k if nz else dump] = v; k += nz
+            acc |= np.uint8(nz) << np.uint8(j)
+            a = abs(v)
+            bad += not a <= np.float32(3.4028235e38)   # NaN or Inf
+            amax = max(amax, a)
+        bits[byte] = acc
+    return amax, bad
+
+@njit(nogil=True, cache=True)
+def _nonzeros(x):
+    "Number of entries != 0 (NaN included)."
+    k = 0
+    for i in range(x.size): k += x[i] != 0
+    return k
+
+@njit(nogil=True, cache=True)
+def _expand_chunk(bits, vals, k, out):
+    "out[i] = the next value (from vals[k] on) where bit i is set, 0 elsewhere (branch-free); returns the next k."
+    for byte in range(bits.size):
+        acc = bits[byte]
+        for j in range(min(8, out.size - 8 * byte)):
+            b = (acc >> np.uint8(j)) & np.uint8(1)
+            out[8 * byte + j] = vals[min(k, vals.size - 1)] if b else np.float32(0.0)
+            k += b
+    return k
+
+@njit(nogil=True, cache=True)
+def _popcount(bits):
+    "Set bits in a uint8 array."
+    k = 0
+    for i in range(bits.size):
+        b = bits[i]
+        b = (b & np.uint8(0x55)) + ((b >> np.uint8(1)) & np.uint8(0x55))
+        b = (b & np.uint8(0x33)) + ((b >> np.uint8(2)) & np.uint8(0x33))
+        k += (b & np.uint8(0x0F)) + (b >> np.uint8(4))
+    return k
+
+
+# %% ../nbs/01_lowprec.ipynb #f5a00025
+def cpu_threads() -> int:
+    "Threads for the kernels: PyTorch's count (one per core by default), at most numba's pool."
+    t = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(t)
+    return t
+
+PAD = 16   # floats between two chunks' dump slots (one cache line): the threads never share a line
+
+@njit(parallel=True, cache=True)
+def _compact(x, bits, nchunks):
+    "Chunks of whole bytes in parallel: each counts its nonzeros, then packs them at its offset. (values, max |x|, non-finite)."
+    nbytes = bits.size; step = (nbytes + nchunks - 1) // nchunks * 8
+    counts = np.zeros(nchunks + 1, np.int64)
+    for c in prange(nchunks): counts[c + 1] = _nonzeros(x[c * step:min(x.size, (c + 1) * step)])
+    offs = np.cumsum(counts)
+    total = offs[nchunks]
+    vals = np.empty(total + PAD * nchunks, np.float32)
+    amax = np.zeros(nchunks, np.float32); bad = np.zeros(nchunks, np.int64)
+    for c in prange(nchunks):
+        a, e = c * step, min(x.size, (c + 1) * step)
+        if a < e: amax[c], bad[c] = _compact_chunk(x[a:e], bits[a // 8:(e + 7) // 8], vals, offs[c], total + PAD * c)
+    return vals[:total], amax.max(), bad.sum()
+
+@njit(parallel=True, cache=True)
+def _expand(bits, vals, out, nchunks):
+    "Chunks of whole bytes in parallel, each starting at its offset (the set bits before it); returns the values used."
+    nbytes = bits.size; step = (nbytes + nchunks - 1) // nchunks
+    counts = np.zeros(nchunks + 1, np.int64)
+    for c in prange(nchunks): counts[c + 1] = _popcount(bits[c * step:min(nbytes, (c + 1) * step)])
+    offs = np.cumsum(counts)
+    for c in prange(nchunks):
+        a, e = c * step, min(nbytes, (c + 1) * step)
+        if a < e: _expand_chunk(bits[a:e], vals, offs[c], out[8 * a:min(out.size, 8 * e)])
+    return offs[nchunks]
+
+def compact_nonzeros(x: Tensor) -> tuple[Tensor, Tensor, float, int]:
+    "A CPU fp32 tensor's keep-mask as `pack_bits` packs it, its nonzeros (fp32, in order), their max |x|, and how many are not finite."
+    flat = x.detach().reshape(-1).contiguous()
+    bits = torch.empty((flat.numel() + 7) // 8, dtype=torch.uint8)
+    vals, amax, bad = _compact(flat.numpy(), bits.numpy(), cpu_threads())
+    return bits, torch.from_numpy(vals), float(amax), int(bad)
+
+def expand_nonzeros(bits: Tensor, values: Tensor, n: int, out: Tensor | None = None) -> Tensor:
+    "The dense flat fp32 tensor of n entries whose nonzeros are `values` where `bits` (as `pack_bits` packs) are set (into `out` if given)."
+    out = torch.empty(n) if out is None else out
+    if values.numel() == 0 and not bits.any(): return out.zero_()   # (the branch-free loop reads a value even where none is used)
+    k = _expand(bits.contiguous().numpy(), values.float().contiguous().numpy(), out.numpy(), cpu_threads())
+    if k != values.numel(): raise ValueError(f"The packed mask has {k} set bits but {values.numel()} values are stored: the state is corrupt.")
+    return out
+
+# %% ../nbs/01_lowprec.ipynb #55c01e71
+def _sparse_encode(self: SparseCodec, x: Tensor) -> dict[str, Tensor]:
+    "As `StateCodec.encode`; a CPU fp32 tensor is packed in one pass (`compact_nonzeros`)."
+    if HAVE_NUMBA and isinstance(x, Tensor) and x.device.type == "cpu" and x.dtype == torch.float32:
+        bits, vals, amax, bad = compact_nonzeros(x)
+        if bad: _check_input(x, self.name)   # raises the one-sentence error
+        return self._pack(x, bits, vals, torch.tensor(amax))
+    return StateCodec.encode(self, x)
+
+def _sparse_decode_into(self: SparseCodec, packed: dict[str, Tensor], out: Tensor) -> Tensor:
+    "`decode` written into `out` (float32, the state's shape), which is returned."
+    res = self._decode(packed, out)
+    if res.data_ptr() != out.data_ptr(): out.copy_(res)   # the GPU's path decodes into a new tensor
+    return out
+SparseCodec.encode, SparseCodec.decode_into = _sparse_encode, _sparse_decode_into
 
 # %% ../nbs/01_lowprec.ipynb #74d9264d
 _CODECS = {"fp32": FP32Codec, "bf16": BF16Codec,
@@ -201,3 +339,7 @@ def get_codec(name: str) -> StateCodec:
     if name not in _CODECS:
         raise ValueError(f"Unknown state codec {name!r}: use one of {', '.join(CODECS)}.")
     return _CODECS[name]()
+
+def state_values(t: Tensor) -> Tensor:
+    "The values of an optimizer state as a plain tensor: a quantised one (torchao's 8-/4-bit Adam moments) dequantised, any other as it is."
+    return t.dequantize() if type(t) is not Tensor and type(t).dequantize is not Tensor.dequantize else t

@@ -10,17 +10,19 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 import torch
 from torch import nn
-from .lowprec import get_codec, Int8BlockCodec
-from .config import ElsaConfig
+from torch import Tensor
+from .lowprec import get_codec
+from .config import ElsaConfig, OPTIMIZERS
 from .admm import ADMM
+from .elsa import low_bit_adam
 
 # %% auto #0
-__all__ = ['GIB', 'GPU_GIB', 'OVERHEAD_GIB', 'COMPUTE_BYTES', 'DTYPES', 'OPTIMIZERS', 'MASKS', 'SAMPLE_SHAPE', 'NOMINAL_SPARSITY',
+__all__ = ['GIB', 'GPU_GIB', 'OVERHEAD_GIB', 'COMPUTE_BYTES', 'DTYPES', 'MASKS', 'SAMPLE_SHAPE', 'NOMINAL_SPARSITY',
            'MEMORY_METHODS', 'ARCH', 'LLAMA2_7B', 'LLAMA2_13B', 'GEMMA2_27B', 'GEMMA3_27B', 'SMOLLM2_135M', 'SHAPES',
            'PRECISIONS', 'ATTENTIONS', 'SPARSEGPT_FACTOR_COPIES', 'UPDATE_BYTES', 'SETUPS', 'TABLE_METHODS',
-           'PAPER_CASES', 'bytes_per_param', 'ModelShape', 'hf_config', 'shape_of', 'scaled', 'layer_activation_bytes',
-           'head_activation_bytes', 'activation_bytes', 'saved_activation_bytes', 'oneshot_working_set', 'fsdp_fit',
-           'largest_model', 'bytes_table', 'largest_table', 'paper_check']
+           'PAPER_CASES', 'state_nbytes', 'bytes_per_param', 'measured_bytes', 'ModelShape', 'hf_config', 'shape_of',
+           'scaled', 'layer_activation_bytes', 'head_activation_bytes', 'activation_bytes', 'saved_activation_bytes',
+           'oneshot_working_set', 'fsdp_fit', 'largest_model', 'bytes_table', 'largest_table', 'paper_check']
 
 # %% ../nbs/62_memory.ipynb #dfc45101
 GIB = 2 ** 30
@@ -30,14 +32,13 @@ COMPUTE_BYTES = 2    # bf16: the dtype activations and compute copies of weights
 
 # %% ../nbs/62_memory.ipynb #ccb187c4
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-OPTIMIZERS = ("adam", "adam8bit")
 MASKS = ("bool", "bits", "none")   # one byte per entry (torch.bool, what elsa_wb keeps), bit-packed, or not kept
 SAMPLE_SHAPE = (256, 1024)         # the sample prunable matrix the codecs, ADMM and Adam are measured on
 NOMINAL_SPARSITY = ElsaConfig.sparsity   # fraction of zeros in z at which the sparse codecs are costed by default (ElsaConfig's, 0.7)
 
 MEMORY_METHODS = {
     "elsa":      dict(kind="admm", z_dtype="fp32", u_dtype="fp32", optimizer="adam"),
-    "elsa-l":    dict(kind="admm", z_dtype="fp8_e4m3_sparse", u_dtype="bf16", optimizer="adam8bit"),
+    "elsa-l":    dict(kind="admm", z_dtype="fp8_e4m3_sparse", u_dtype="bf16", optimizer="adam8bit", mask="bits"),   # ElsaConfig.low_memory()
     "finetune":  dict(kind="finetune", optimizer="adam"),   # masked fine-tuning of a fixed mask (the control)
     "magnitude": dict(kind="oneshot"),
     "wanda":     dict(kind="oneshot"),
@@ -72,15 +73,18 @@ def _admm_bytes(z_dtype: str, u_dtype: str, hessian_source: str, sparsity: float
 
 @lru_cache(maxsize=None)
 def _adam_bytes(optimizer: str, master: str) -> float:
-    "Bytes per entry of ONE Adam moment: read from torch.optim.Adam's state, or an Int8BlockCodec state for 8-bit Adam."
+    "Bytes per entry of ONE Adam moment, read from the state of the optimizer `Elsa` builds (torch's Adam, torchao's 8-/4-bit AdamW) after one step."
     if optimizer not in OPTIMIZERS: raise ValueError(f"Unknown optimizer {optimizer!r}: use one of {', '.join(OPTIMIZERS)}.")
-    x = _sample(_dtype(master))
-    if optimizer == "adam8bit":
-        c = Int8BlockCodec(); return c.nbytes(c.encode(x.float())) / x.numel()
-    p = nn.Parameter(x); p.grad = torch.ones_like(p)
-    opt = torch.optim.Adam([p], foreach=False); opt.step()
-    st = opt.state[p]
-    return sum(st[k].numel() * st[k].element_size() for k in ("exp_avg", "exp_avg_sq")) / 2 / x.numel()
+    p = nn.Parameter(_sample(_dtype(master))); p.grad = torch.ones_like(p)
+    opt = torch.optim.Adam([p], foreach=False) if optimizer == "adam" else low_bit_adam(optimizer)([p])
+    opt.step()
+    return sum(state_nbytes(opt.state[p][k]) for k in ("exp_avg", "exp_avg_sq")) / 2 / p.numel()
+
+def state_nbytes(t: Tensor) -> int:
+    "Bytes a tensor holds: its nbytes, or for a tensor subclass (torchao's quantised states, DTensor shards) the sum over its inner tensors."
+    if not hasattr(t, "__tensor_flatten__"): return t.nbytes
+    names, _ = t.__tensor_flatten__()
+    return sum(state_nbytes(getattr(t, n)) for n in names)
 
 def _mask_bytes(mask: str, n_masks: int, per_mask: float) -> float:
     if mask not in MASKS: raise ValueError(f"Unknown mask storage {mask!r}: use one of {', '.join(MASKS)}.")
@@ -93,7 +97,7 @@ def bytes_per_param(method: str = "elsa",        # one of MEMORY_METHODS
                     master: str = "fp32",        # dtype of the master weights (one-shot: the model's dtype)
                     optimizer: str | None = None,  # "adam" (moments in the master's dtype) or "adam8bit" (default: the method's)
                     grad: str | None = None,     # dtype of the (sharded) gradients (default: the master's)
-                    mask: str = "bool",          # mask storage: "bool" (as elsa_wb keeps it), "bits" or "none" (the paper's count)
+                    mask: str | None = None,     # mask storage: "bool", "bits" or "none" (the paper's count); default: the method's (as elsa_wb runs it)
                     hessian_source: str = "adam",  # ELSA's score: "adam" reads Adam's v (free), "loss" keeps its own fp32 EMA
                     sparsity: float = NOMINAL_SPARSITY,  # fraction of zeros in z (sparse codecs' bytes depend on it)
                     prunable: bool = True,       # a prunable weight (z, u, masks) or another parameter (embeddings, norms)
@@ -113,11 +117,33 @@ def bytes_per_param(method: str = "elsa",        # one of MEMORY_METHODS
         if kind == "admm":
             out["z"], out["u"] = a["z"], a["u"]
             if a["h"]: out["h"] = a["h"]
-        out["masks"] = _mask_bytes(mask, a["n_masks"] if kind == "admm" else 1, a["mask"])
+        out["masks"] = _mask_bytes(mask or spec.get("mask", "bool"), a["n_masks"] if kind == "admm" else 1, a["mask"])
         if kind == "oneshot" and shape is not None:
             out["stats"] = oneshot_working_set(method, shape, master=master)["stats"] / shape.n_params
     out["total"] = sum(out.values())
     return out
+
+# %% ../nbs/62_memory.ipynb #m3a5u0r2
+def measured_bytes(run) -> dict:
+    "Bytes per parameter a live `Elsa` holds, by component: {'prunable': {...}, 'model': {...}}, each with its `total`."
+    a, opt = run.admm, run.optimizer
+    pw = {id(w) for w in run.weights.values()}
+    parts = {k: {"weights": 0, "grads": 0, "adam_m": 0, "adam_v": 0} for k in ("prunable", "other")}
+    n = {"prunable": 0, "other": 0}
+    for p in run.model.parameters():
+        k = "prunable" if id(p) in pw else "other"
+        n[k] += p.numel(); parts[k]["weights"] += state_nbytes(p.detach()); parts[k]["grads"] += p.numel() * p.element_size()
+        st = opt.state.get(p, {})
+        parts[k]["adam_m"] += state_nbytes(st["exp_avg"]) if "exp_avg" in st else 0
+        parts[k]["adam_v"] += state_nbytes(st["exp_avg_sq"]) if "exp_avg_sq" in st else 0
+    if a is not None:
+        parts["prunable"].update(z=sum(a.z_codec.nbytes(v) for v in a.z.values()), u=sum(a.u_codec.nbytes(v) for v in a.u.values()),
+                                 masks=sum(state_nbytes(m) for d in (a.mask, a.mask0) for m in d.values()),
+                                 **({"h": sum(state_nbytes(h) for h in a.h.values())} if a.h else {}))
+    per = lambda d, count: {**{c: b / max(count, 1) for c, b in d.items()}, "total": sum(d.values()) / max(count, 1)}
+    model = {c: parts["prunable"].get(c, 0) + parts["other"].get(c, 0) for c in parts["prunable"]}
+    return dict(prunable=per(parts["prunable"], n["prunable"]), model=per(model, n["prunable"] + n["other"]),
+                n_prunable=n["prunable"], n_params=n["prunable"] + n["other"])
 
 # %% ../nbs/62_memory.ipynb #9f799d8f
 ARCH = {   # norms per block, whether the norm's normalised output is kept in fp32, q/k norms, soft-capped attention
@@ -358,7 +384,7 @@ def largest_model(n_gpus: int, gpu_gb: float, method: str = "elsa",
 TABLE_METHODS = {   # label: (method, options)
     "ELSA": ("elsa", {}),
     "ELSA-L": ("elsa-l", {}),
-    "ELSA-L, fp32 Adam (elsa_wb today)": ("elsa-l", dict(optimizer="adam")),
+    "ELSA-L, fp32 Adam": ("elsa-l", dict(optimizer="adam")),
     "masked fine-tuning": ("finetune", {}),
     "magnitude (fp16)": ("magnitude", dict(master="fp16")),
     "Wanda (fp16)": ("wanda", dict(master="fp16")),

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_models.ipynb #112ccfe5
 from __future__ import annotations
-import json, os, shutil, subprocess, sys, tempfile, zipfile, hashlib
+import json, logging, os, shutil, subprocess, sys, tempfile, zipfile, hashlib
 from pathlib import Path
 import torch
 from torch import nn
@@ -13,9 +13,9 @@ from .config import torch_dtype, resolve_device
 
 # %% auto #0
 __all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'TINY_ARCHS', 'cache_dir', 'fetch', 'check_model', 'sparse_checkpoint_format',
-           'load_model', 'read_pretrained', 'model_name', 'needs_bos', 'tiny_config', 'tiny_model', 'cast_parameters',
-           'decoder_blocks', 'expert_weights', 'prunable_modules', 'prunable', 'input_dims', 'sparsity_report',
-           'format_sparsity']
+           'load_model', 'KnownImportNoise', 'quiet_known_import_noise', 'read_pretrained', 'model_name', 'needs_bos',
+           'tiny_config', 'tiny_model', 'cast_parameters', 'decoder_blocks', 'expert_weights', 'prunable_modules',
+           'prunable', 'input_dims', 'sparsity_report', 'format_sparsity']
 
 # %% ../nbs/10_models.ipynb #dff2e660
 def cache_dir() -> Path:
@@ -137,6 +137,22 @@ def load_model(name_or_path: str = DEFAULT_MODEL,  # embedded name, "tiny-<arch>
         raise ValueError(f"Could not load model {name_or_path!r} ({str(e).splitlines()[0][:150]}): use an embedded model ({', '.join(EMBEDDED)}) or a local checkpoint directory.") from None
     model._elsa_wb_name = str(name_or_path)
     return model.eval(), tok
+
+class KnownImportNoise(logging.Filter):
+    """Drops the two warnings torchao's import logs on a CPU machine (each CUDA kernel library it cannot load; torch's pytree
+    deprecation of its enums). Where torchao is installed, transformers imports it whenever a model class is first used, so
+    without this every `elsa-wb` command would print them on stderr before its own one-sentence messages."""
+    NOISE = ("Failed to load", "register_constant() on Enum subclasses is deprecated")
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(n in str(record.msg) for n in self.NOISE)
+
+def quiet_known_import_noise():
+    "Install `KnownImportNoise` on torchao's and torch pytree's loggers (idempotent; every other message of theirs still shows)."
+    for name in ("torchao", "torch.utils._pytree"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, KnownImportNoise) for f in log.filters): log.addFilter(KnownImportNoise())
+
+quiet_known_import_noise()
 
 def read_pretrained(path, dtype="auto", device=None, **hub) -> nn.Module:
     "`from_pretrained` in `dtype` (a name, an alias, a torch dtype or 'auto': as stored), each tensor read straight onto `device` when it is a GPU."

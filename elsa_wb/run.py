@@ -23,7 +23,7 @@ from .runs import RunDir
 # %% auto #0
 __all__ = ['FINETUNED', 'METHODS', 'DENSE', 'SPEC_KEYS', 'one_shot_of', 'finetune_config', 'RunSpec', 'load_spec', 'load_for_run',
            'check_loaded', 'calibrate', 'allocate', 'prune_once', 'train', 'eval_seqlen', 'measure', 'summarize',
-           'protocol_line', 'format_summary', 'join_launch', 'execute']
+           'protocol_line', 'format_summary', 'LauncherStopped', 'stop_sentence', 'join_launch', 'execute']
 
 # %% ../nbs/41_run.ipynb #d4bab0d1
 FINETUNED = tuple(f"{m}+ft" for m in PRUNERS)    # one-shot mask, then masked fine-tuning with ELSA's step budget
@@ -214,11 +214,10 @@ def train(spec: RunSpec, run: RunDir, model, tok, masks, calib, specs, callbacks
     _LIVE["runner"] = runner
     try: summary = runner.fit(stream, eval_windows=held, resume=resume)
     except NonFiniteLoss: raise
-    except RuntimeError as e:   # under a launcher, a dead peer surfaces as a failed collective
-        if not distributed: raise
+    except RuntimeError as e:   # under a launcher, a dead peer surfaces as a failed collective (or as the launcher's SIGTERM)
+        if not distributed or isinstance(e, LauncherStopped): raise
         why = str(e).splitlines()[0].split("] ", 1)[-1].split(". ")[0][:100]   # gloo/nccl: "[file:line] Read error ...: Connection reset by peer. ..."
-        raise RuntimeError(f"process {_rank()} stopped at step {runner.step}: a collective failed, usually because another process died "
-                           f"or was killed ({why}); {run.path} keeps {run.checkpoint_note()}: rerun the same launch command with --resume.") from None
+        raise RuntimeError(stop_sentence(run, f"a collective failed, usually because another process died or was killed ({why})")) from None
     finally:
         if record is not None: record.close()   # the caller's sinks are the caller's to close
     if distributed:
@@ -262,7 +261,16 @@ def format_summary(s: dict) -> str:
     return "\n".join(lines)
 
 # %% ../nbs/41_run.ipynb #09220937
-_LIVE = {}   # the running loop, for the watchdog's message
+_LIVE = {}   # the running loop, for the stop sentence
+
+class LauncherStopped(RuntimeError):
+    "The launcher's SIGTERM: another process failed."
+
+def stop_sentence(run: RunDir, why: str) -> str:
+    "What a process of a distributed run says when it stops early: where it stopped, why, what is kept, what to run."
+    step = getattr(_LIVE.get("runner"), "step", None)
+    return (f"process {os.environ.get('RANK', '?')} stopped {'before training' if step is None else f'at step {step}'}: {why}; "
+            f"{run.path} keeps {run.checkpoint_note()}: rerun the same launch command with --resume.")
 
 def _rank() -> int:
     import torch.distributed as dist
@@ -277,9 +285,7 @@ def _stop_watchdog(run: RunDir, grace: float = 15.0):
     def watch(r, w):   # the thread holds both sockets: w stays the wakeup fd for the life of the process
         while r.recv(1) != bytes([signal.SIGTERM]): pass
         time.sleep(grace)   # normally the main thread has raised, printed its own sentence and exited by now
-        step = getattr(_LIVE.get("runner"), "step", "?")
-        print(f"elsa-wb: error: process {os.environ.get('RANK', '?')} stopped at step {step}: the launcher stopped it because another "
-              f"process died or was killed; {run.path} keeps {run.checkpoint_note()}: rerun the same launch command with --resume.", file=sys.stderr, flush=True)
+        print(f"elsa-wb: error: {stop_sentence(run, 'the launcher stopped it because another process died or was killed')}", file=sys.stderr, flush=True)
         os._exit(1)
     threading.Thread(target=watch, args=(r, w), daemon=True, name="elsa-wb-stop-watchdog").start()
 
@@ -287,7 +293,8 @@ def join_launch(spec: RunSpec, run: RunDir):
     "Join the launcher's process group; SIGTERM from the launcher becomes a sentence (and the watchdog covers a blocked process)."
     from elsa_wb.distributed import init_distributed
     init_distributed(spec.elsa.device)
-    def stopped(*_): raise RuntimeError("the launcher stopped this process because another one failed")
+    def stopped(*_):   # the sentence is whole here: the signal may land anywhere, even while a failed collective is being reported
+        raise LauncherStopped(stop_sentence(run, "the launcher stopped it because another process died or was killed"))
     signal.signal(signal.SIGTERM, stopped)
     _stop_watchdog(run)
 

@@ -1,7 +1,7 @@
 """ELSA under FSDP2 with real torch.distributed: two gloo processes started by `torchrun`, on CPU. The distributed
 threshold equals torch.kthvalue on the gathered tensor; a 2-process ELSA run ends with the masks and (to float tolerance)
 the weights of a 1-process run with the same seed and global batch; a killed process fails the run, and `--resume` then
-finishes it exactly where the uninterrupted 2-process run ends."""
+finishes it exactly where the uninterrupted 2-process run ends; a checkpoint resumes on another process count (DCP)."""
 import json, os, signal, socket, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
@@ -79,32 +79,68 @@ def rank_pid(parent: int, rank: int) -> int | None:
     return None
 
 
-def test_a_killed_process_fails_the_run_and_resume_finishes_it(runs, tmp_path):
-    out = tmp_path / "killed"
-    cmd = torchrun("-m", "elsa_wb.cli", *ARGS, "--train-text", runs["text"], "--distributed", "--out", out)
-    logs = (tmp_path / "stdout.log").open("w+"), (tmp_path / "stderr.log").open("w+")
+def interrupted(cmd: list, out: Path, logs_dir: Path, rank: int = 1, at_step: int = 10) -> tuple[int, str]:
+    "Start the torchrun command `cmd`, SIGKILL its worker of `rank` once a checkpoint of step >= at_step is complete:\n    (torchrun's exit code, its stderr)."
+    logs = (logs_dir / "stdout.log").open("w+"), (logs_dir / "stderr.log").open("w+")
     proc = subprocess.Popen(cmd, stdout=logs[0], stderr=logs[1], env=dict(os.environ, OMP_NUM_THREADS="1"))
     latest, t0 = out / "checkpoint" / "latest.json", time.time()
-    while not (latest.exists() and json.loads(latest.read_text())["step"] >= 10):
+    while not (latest.exists() and json.loads(latest.read_text())["step"] >= at_step):
         assert proc.poll() is None, f"the run ended before it could be killed:\n{Path(logs[1].name).read_text()[-2000:]}"
         assert time.time() - t0 < 300, "no checkpoint after 300 s"
         time.sleep(0.05)
-    pid = rank_pid(proc.pid, 1)
-    assert pid is not None, "no worker with RANK=1"
+    pid = rank_pid(proc.pid, rank)
+    assert pid is not None, f"no worker with RANK={rank}"
     os.kill(pid, signal.SIGKILL)
-    rc = proc.wait(300)
-    err = Path(logs[1].name).read_text()
+    return proc.wait(300), Path(logs[1].name).read_text()
+
+def resumed_from(out: Path) -> list:
+    "[(resumed, start_step)] of the run's start events."
+    starts = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines() if '"start"' in l]
+    return [(s["resumed"], s["start_step"]) for s in starts]
+
+
+def test_a_killed_process_fails_the_run_and_resume_finishes_it(runs, tmp_path):
+    out = tmp_path / "killed"
+    cmd = torchrun("-m", "elsa_wb.cli", *ARGS, "--train-text", runs["text"], "--distributed", "--out", out)
+    rc, err = interrupted(cmd, out, tmp_path)
     assert rc != 0, "the run succeeded although a process was killed"
     assert "elsa-wb: error: process 0 stopped at step" in err and "--resume" in err, err[-3000:]
     assert not (out / "summary.json").exists()
-    step = json.loads(latest.read_text())["step"]
+    step = json.loads((out / "checkpoint" / "latest.json").read_text())["step"]
     assert 10 <= step < 30 and (out / "checkpoint" / f"step-{step}").is_dir()
     r = run(cmd + ["--resume"])
     assert r.returncode == 0, r.stderr[-3000:]
     a, b = weights(runs["two"]), weights(out)
     for k in a: assert torch.equal(a[k], b[k]), f"{k}: the resumed run differs from the uninterrupted one"
-    starts = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines() if '"start"' in l]
-    assert [s["resumed"] for s in starts] == [False, True] and starts[1]["start_step"] == step
+    assert resumed_from(out) == [(False, 0), (True, step)]
+
+
+@pytest.mark.parametrize("before,after", [(2, 1), (1, 2)])
+def test_a_checkpoint_resumes_on_another_process_count(runs, tmp_path, before, after):
+    "DCP checkpoints reshard: a run stopped on `before` processes finishes on `after` with the uninterrupted run's masks."
+    out = tmp_path / f"reshard{before}{after}"
+    args = ["-m", "elsa_wb.cli", *ARGS, "--train-text", runs["text"], "--distributed", "--out", out]
+    rc, err = interrupted(torchrun(*args, nproc=before), out, tmp_path, rank=before - 1)
+    assert rc != 0 and not (out / "summary.json").exists(), err[-3000:]
+    step = json.loads((out / "checkpoint" / "latest.json").read_text())["step"]
+    r = run(torchrun(*args, "--resume", nproc=after))
+    assert r.returncode == 0, r.stderr[-3000:]
+    a, b = weights(runs["two"]), weights(out)
+    for k in a:
+        assert torch.equal(a[k] != 0, b[k] != 0), f"{k}: the masks differ"
+        torch.testing.assert_close(b[k], a[k], rtol=1e-3, atol=1e-3)   # 1 and 2 processes sum gradients in another order
+    assert resumed_from(out) == [(False, 0), (True, step)]
+
+
+def test_a_distributed_checkpoint_is_not_restarted_by_a_single_process(runs, tmp_path):
+    "Resuming a --distributed run's directory without --distributed is one sentence; nothing is overwritten."
+    out = tmp_path / "dist"
+    args = ["-m", "elsa_wb.cli", *ARGS, "--train-text", runs["text"], "--distributed", "--out", out]
+    interrupted(torchrun(*args), out, tmp_path, rank=1, at_step=5)
+    before = sorted(p.name for p in (out / "checkpoint").iterdir())
+    r = run([sys.executable, "-m", "elsa_wb.cli", *map(str, ARGS), "--train-text", str(runs["text"]), "--out", str(out), "--resume"])
+    assert r.returncode == 2 and "resume it with --distributed" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert sorted(p.name for p in (out / "checkpoint").iterdir()) == before
 
 
 @pytest.mark.slow

@@ -1,0 +1,210 @@
+"""ELSA's claim, measured: ELSA against the masked fine-tuning control over seeds and over the training budget.
+
+    python bench/claim.py seeds --seeds 0 1 2 --sparsity 0.7 0.8 0.9   # the CPU recipe vs its control, with dense+ft and SparseGPT rows
+    python bench/claim.py budget --steps 480 960 --sparsity 0.9         # the paper's algorithm (ADMM from the dense weights) vs the control
+    python bench/claim.py report                                        # bench/results/claim.{json,md} from the finished cells
+
+Every cell is an `elsa-wb prune` run directory under --runs (git-ignored): the same command again skips finished cells and
+resumes an interrupted one. When a cell finishes its record is written at once to bench/results/claim/<cell>.json (with
+--commit it is also committed), so a study of many hours grows over several sittings; `report` reads only those files.
+
+Cells (the evaluation protocol of bench/quality.py: the first 64 windows of 512 tokens of the handbook and of Austen):
+  seeds    per seed and sparsity: `sparsegpt` (one-shot), `control` (SparseGPT's mask + masked fine-tuning), `elsa` (the
+           CPU recipe: z0 and W from SparseGPT, magnitude projection, 90 ADMM + 30 fine-tuning steps, 10 warm-up steps);
+           per seed `dense+ft` (the same fine-tuning with nothing pruned: the domain shift of training on pydocs alone).
+           The seed draws the calibration sample and the data order.
+  budget   at each step count: `elsa-paper` (W dense, z0 = Proj(W0), hessian projection, no fine-tuning) and `control`
+           (the same tokens); each z/u update logs its primal residual and the mask's agreement with SparseGPT's mask.
+"""
+from __future__ import annotations
+import argparse, dataclasses, json, shlex, statistics, subprocess, sys, time
+from pathlib import Path
+import os
+for _v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"): os.environ.setdefault(_v, "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+CELLS = ROOT / "bench" / "results" / "claim"
+RECIPE = dict(steps=90, finetune_steps=30, warmup_steps=10, init="sparsegpt", projection="magnitude", warm_start=True)   # quality.md's elsa-cpu
+PAPER = dict(finetune_steps=0, init="magnitude", projection="hessian", warm_start=False)   # ADMM from the dense weights (the spec's algorithm)
+
+
+MODEL = "smollm2-135m"
+
+def spec_of(method: str, sparsity: float, seed: int, **elsa):
+    "The RunSpec of one cell under quality.py's protocol."
+    from elsa_wb.run import RunSpec
+    from elsa_wb.config import Protocol, ElsaConfig
+    return RunSpec(method=method, model=MODEL, elsa=ElsaConfig(sparsity=sparsity, seed=seed, **elsa), train_text="pydocs",
+                   protocol=Protocol(text="handbook", seqlen=512, windows=64, extra_texts=("austen",)))
+
+
+def seed_cells(seeds, sparsities) -> dict:
+    "{cell name: (study, RunSpec)} of the seeds study."
+    out = {"dense": ("seeds", spec_of("dense", 0.0, 0))}   # the unpruned model, untrained (no seed reaches it)
+    for s in seeds:
+        out[f"dense+ft-s{s}"] = ("seeds", spec_of("magnitude+ft", 0.0, s, **RECIPE))   # nothing pruned: fine-tuning alone
+        for p in sparsities:
+            for name, method, extra in (("sparsegpt", "sparsegpt", {}), ("control", "sparsegpt+ft", RECIPE), ("elsa", "elsa", RECIPE)):
+                out[f"{name}-{p:g}-s{s}"] = ("seeds", spec_of(method, p, s, **extra))
+    return out
+
+
+def lowmem_cells(seeds, sparsities) -> dict:
+    "{cell name: (study, RunSpec)} of ELSA-L (sparse FP8 z, bf16 u, 8-bit Adam, bit-packed masks) on the seeds study's recipe."
+    from elsa_wb.config import LOW_MEMORY
+    return {f"elsa-l-{p:g}-s{s}": ("lowmem", spec_of("elsa", p, s, **RECIPE, **LOW_MEMORY)) for s in seeds for p in sparsities}
+
+
+def budget_cells(steps, sparsities) -> dict:
+    "{cell name: (study, RunSpec)} of the budget study (seed 0)."
+    return {f"{name}-{p:g}-{n}steps": ("budget", spec_of(method, p, 0, steps=n, **extra))
+            for n in steps for p in sparsities for name, method, extra in (("elsa-paper", "elsa", PAPER), ("control", "sparsegpt+ft", PAPER))}
+
+
+class SparseGPTAgreement:
+    "An event sink: at each z/u update, the fraction of the current mask's kept weights that SparseGPT's mask also keeps (IoU)."
+    def __init__(self, spec):
+        import torch
+        from elsa_wb.run import load_for_run, calibrate
+        from elsa_wb.baselines import prune
+        model, tok = load_for_run(spec)
+        prune(model, "sparsegpt", spec.spec, calibrate(dataclasses.replace(spec, method="sparsegpt"), tok), progress=False)
+        self.ref = {n: p.detach() != 0 for n, p in model.named_parameters() if p.dim() == 2}
+        self.torch = torch
+    def __call__(self, ev: dict):
+        if ev.get("event") != "admm_update": return
+        from elsa_wb.run import _LIVE   # the running loop (the run layer keeps it for its stop message)
+        masks = _LIVE["runner"].admm.mask
+        inter = union = 0
+        for n, m in masks.items():
+            ref = self.ref[n.removeprefix("_orig_mod.")]
+            inter += int(self.torch.count_nonzero(m & ref)); union += int(self.torch.count_nonzero(m | ref))
+        ev["iou_sparsegpt"] = inter / max(union, 1)
+
+
+def versions() -> dict:
+    from elsa_wb.provenance import environment
+    return environment()
+
+
+def run_cell(name: str, study: str, spec, runs: Path, commit: bool, command: str):
+    "Run (or resume) one cell; write its record to bench/results/claim/NAME.json; commit it with --commit."
+    from elsa_wb.run import execute, _LIVE
+    from elsa_wb.memory import measured_bytes
+    out = CELLS / f"{name}.json"
+    if out.exists(): print(f"{name}: done ({out})"); return
+    curve, sinks = [], []
+    if study == "budget" and spec.method == "elsa": sinks.append(SparseGPTAgreement(spec))
+    sinks.append(lambda ev: curve.append({k: ev.get(k) for k in ("step", "primal_rel", "hamming", "hamming_init", "iou_init", "iou_sparsegpt", "rho")})
+                 if ev.get("event") == "admm_update" else None)
+    print(f"{name}: running into {runs / name}", flush=True)
+    t0 = time.time(); _LIVE.pop("runner", None)
+    s = execute(spec, runs / name, resume=(runs / name).exists(), reuse=True, save_model=False, progress=False, callbacks=sinks)
+    rec = dict(cell=name, study=study, method=spec.method, sparsity=spec.elsa.sparsity, seed=spec.elsa.seed,
+               steps=(spec.training_config().total_steps if spec.training_config() else 0), ppl=s["ppl"],
+               ppl_austen=(s.get("extra_eval") or {}).get("austen", {}).get("ppl"), train_tokens=s["train_tokens"],
+               calib_tokens=s["calib_tokens"], seconds=s["seconds"], admm_curve=curve or None, eval_protocol=s["eval"]["protocol"],
+               config=spec.to_json(), command=command, wall_s_this_sitting=round(time.time() - t0, 1), **versions(),
+               bytes_as_run=measured_bytes(_LIVE["runner"]) if _LIVE.get("runner") is not None else None)   # the trained cells
+    CELLS.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rec, indent=1, default=str) + "\n")
+    print(f"{name}: perplexity {s['ppl']:.2f} -> {out}", flush=True)
+    if commit:
+        subprocess.run(["git", "-C", str(ROOT), "add", "--", str(out)], check=False)
+        subprocess.run(["git", "-C", str(ROOT), "commit", "-q", "-m", f"bench/claim.py: cell {name} (ppl {s['ppl']:.2f})", "--", str(out)], check=False)
+
+
+def spread(xs: list[float]) -> str:
+    "mean ± (max - min) / 2 of the seeds, and how many there are."
+    if not xs: return "-"
+    m = statistics.fmean(xs)
+    return f"{m:,.1f}" if len(xs) == 1 else f"{m:,.1f} ± {(max(xs) - min(xs)) / 2:,.1f} (n={len(xs)})"
+
+
+def report(out: Path) -> str:
+    "claim.json (every cell record) and claim.md (means ± half-range over seeds, the paired ELSA / control ratios, the budget curve)."
+    recs = [json.loads(f.read_text()) for f in sorted(CELLS.glob("*.json"))]
+    seeds = [r for r in recs if r["study"] == "seeds"]
+    budget = [r for r in recs if r["study"] == "budget"]
+    lowmem = [r for r in recs if r["study"] == "lowmem"]
+    by = {}
+    for r in seeds: by.setdefault(r["cell"].rsplit("-s", 1)[0], []).append(r)
+    lines = ["# ELSA's claim, measured (bench/claim.py)", "",
+             "Perplexity on the first 64 windows of 512 tokens of the handbook (Austen in brackets); mean ± half the range over seeds "
+             "(each seed draws the calibration sample and the data order). `elsa / control`: the ratio per seed (same seed, same tokens), "
+             "then its mean; below 1 ELSA wins.", "", "## Seeds", "",
+             "| sparsity | SparseGPT one-shot | control (SparseGPT + fine-tuning) | ELSA (CPU recipe) | elsa / control per seed |", "|---|---:|---:|---:|---|"]
+    dense_ft = by.get("dense+ft", [])
+    for p in sorted({r["sparsity"] for r in seeds if r["sparsity"]}):
+        cell = lambda n: by.get(f"{n}-{p:g}", [])
+        pairs = {r["seed"]: r["ppl"] for r in cell("control")}
+        ratios = [(r["seed"], r["ppl"] / pairs[r["seed"]]) for r in cell("elsa") if r["seed"] in pairs]
+        lines.append(f"| {p:.0%} | " + " | ".join(f"{spread([r['ppl'] for r in cell(n)])} ({spread([r['ppl_austen'] for r in cell(n)])})"
+                                                   for n in ("sparsegpt", "control", "elsa"))
+                     + " | " + (", ".join(f"s{s}: {x:.2f}x" for s, x in sorted(ratios)) + f"; mean {statistics.fmean(x for _, x in ratios):.2f}x" if ratios else "-") + " |")
+    dense = by.get("dense")
+    if dense: lines += ["", f"The dense model: {dense[0]['ppl']:,.2f} ({dense[0]['ppl_austen']:,.2f})."]
+    if dense_ft: lines += ["", f"Dense + the same fine-tuning (nothing pruned, the control's 120 steps on pydocs): {spread([r['ppl'] for r in dense_ft])} "
+                           f"({spread([r['ppl_austen'] for r in dense_ft])}): what training on pydocs alone does to the evaluation texts."]
+    if budget:
+        lines += ["", "## The long budget at 90%: the paper's algorithm against the control", "",
+                  "| sparsity | steps | train tokens | control | ELSA (paper) | elsa / control | final rel. residual | IoU with SparseGPT's mask (first, last update) |",
+                  "|---|---:|---:|---:|---:|---:|---:|---|"]
+        for key in sorted({(r["sparsity"], r["steps"]) for r in budget}):
+            c = {r["cell"].split("-")[0]: r for r in budget if (r["sparsity"], r["steps"]) == key}
+            e, k = c.get("elsa"), c.get("control")
+            cur = (e or {}).get("admm_curve") or []
+            iou = [x["iou_sparsegpt"] for x in cur if x.get("iou_sparsegpt") is not None]
+            lines.append(f"| {key[0]:.0%} | {key[1]} | {(e or k)['train_tokens']:,} | {k['ppl']:,.1f} |" if k else f"| {key[0]:.0%} | {key[1]} | {e['train_tokens']:,} | - |")
+            lines[-1] += (f" {e['ppl']:,.1f} | {e['ppl'] / k['ppl']:.2f}x |" if e and k else f" {e['ppl']:,.1f} | - |" if e else " - | - |")
+            lines[-1] += (f" {cur[-1]['primal_rel']:.3f} | {iou[0]:.3f}, {iou[-1]:.3f} |" if cur and iou else " - | - |")
+    if lowmem:
+        lines += ["", "## ELSA-L: the low-memory states against fp32 ones (same recipe, same seed)", "",
+                  "| sparsity | seed | ELSA (fp32 states) | ELSA-L | ELSA-L / ELSA | bytes per prunable parameter as run (ELSA, ELSA-L) | per model parameter |",
+                  "|---|---:|---:|---:|---:|---|---|"]
+        for r in sorted(lowmem, key=lambda r: (r["sparsity"], r["seed"])):
+            ref = next((x for x in seeds if x["cell"] == f"elsa-{r['sparsity']:g}-s{r['seed']}"), None)
+            b = lambda x, k: f"{x['bytes_as_run'][k]['total']:.2f}" if x and x.get("bytes_as_run") else "-"
+            lines.append(f"| {r['sparsity']:.0%} | {r['seed']} | {ref['ppl']:,.1f} |" if ref else f"| {r['sparsity']:.0%} | {r['seed']} | - |")
+            lines[-1] += f" {r['ppl']:,.1f} | {r['ppl'] / ref['ppl']:.3f}x |" if ref else f" {r['ppl']:,.1f} | - |"
+            lines[-1] += f" {b(ref, 'prunable')}, {b(r, 'prunable')} | {b(ref, 'model')}, {b(r, 'model')} |"
+    commits = sorted({r["git_commit"] for r in recs})
+    lines += ["", f"Cells: {len(recs)} records in bench/results/claim/ (one per finished cell, measured at commits {', '.join(c[:10] for c in commits)}).", ""]
+    (out / "claim.json").write_text(json.dumps(dict(cells=recs), indent=1, default=str) + "\n")
+    (out / "claim.md").write_text("\n".join(lines))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    global MODEL, CELLS
+    p = argparse.ArgumentParser(prog="bench/claim.py", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("study", choices=("seeds", "budget", "lowmem", "report"))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--sparsity", type=float, nargs="+", default=None, help="default: 0.7 0.8 0.9 (seeds), 0.9 (budget)")
+    p.add_argument("--steps", type=int, nargs="+", default=[480, 960], help="training steps of the budget study's cells")
+    p.add_argument("--only", nargs="+", default=None, help="run only the cells with these names (e.g. control-0.9-480steps)")
+    p.add_argument("--runs", default=str(ROOT / "runs" / "claim"))
+    p.add_argument("--commit", action="store_true", help="git commit each cell's record as it lands")
+    p.add_argument("--model", default="smollm2-135m", help="(smoke tests) another model than the embedded SmolLM2")
+    p.add_argument("--cells", default=str(ROOT / "bench" / "results" / "claim"), help="(smoke tests) where the cell records go (default bench/results/claim; claim.md goes beside it)")
+    a = p.parse_args(argv)
+    MODEL, CELLS = a.model, Path(a.cells)
+    out = CELLS.parent
+    if a.study == "report": print(report(out)); return 0
+    cells = (seed_cells(a.seeds, a.sparsity or [0.7, 0.8, 0.9]) if a.study == "seeds" else budget_cells(a.steps, a.sparsity or [0.9])
+             if a.study == "budget" else lowmem_cells(a.seeds, a.sparsity or [0.7]))
+    if a.only:
+        bad = [n for n in a.only if n not in cells]
+        if bad: print(f"bench/claim.py: error: no cell {bad[0]!r} in this study: use one of {', '.join(cells)}.", file=sys.stderr); return 2
+        cells = {n: cells[n] for n in a.only}
+    command = shlex.join(["python", "bench/claim.py", *(sys.argv[1:] if argv is None else argv)])
+    for name, (study, spec) in cells.items():
+        try: run_cell(name, study, spec, Path(a.runs), a.commit, command)
+        except KeyboardInterrupt:
+            print(f"\nbench/claim.py: interrupted in {name}. Run the same command again: it resumes there.", file=sys.stderr); return 130
+    report(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
