@@ -29,6 +29,7 @@ PAPER = dict(finetune_steps=0, init="magnitude", projection="hessian", warm_star
 
 
 MODEL = "smollm2-135m"
+FULL_LR = 5e-4   # the budget rule's lr at 120 steps and >= 70% sparsity (LR_MAX binds): what the control gets at 70-90%
 
 def spec_of(method: str, sparsity: float, seed: int, **elsa):
     "The RunSpec of one cell under quality.py's protocol."
@@ -42,10 +43,23 @@ def seed_cells(seeds, sparsities) -> dict:
     "{cell name: (study, RunSpec)} of the seeds study."
     out = {"dense": ("seeds", spec_of("dense", 0.0, 0))}   # the unpruned model, untrained (no seed reaches it)
     for s in seeds:
-        out[f"dense+ft-s{s}"] = ("seeds", spec_of("magnitude+ft", 0.0, s, **RECIPE))   # nothing pruned: fine-tuning alone
+        out[f"dense+ft-s{s}"] = ("seeds", spec_of("magnitude+ft", 0.0, s, **RECIPE, lr=FULL_LR))   # nothing pruned: the control's fine-tuning alone
         for p in sparsities:
             for name, method, extra in (("sparsegpt", "sparsegpt", {}), ("control", "sparsegpt+ft", RECIPE), ("elsa", "elsa", RECIPE)):
                 out[f"{name}-{p:g}-s{s}"] = ("seeds", spec_of(method, p, s, **extra))
+    return out
+
+
+def neardense_cells(seeds, sparsities) -> dict:
+    "{cell name: (study, RunSpec)} of the near-dense study: the control and ELSA at 0% / 50% under the budget rule (its lr shrinks below 70%) and at the full lr."
+    out = {}
+    for s in seeds:
+        out[f"dense+ft-rule-s{s}"] = ("neardense", spec_of("magnitude+ft", 0.0, s, **RECIPE))
+        for p in sparsities:
+            out[f"sparsegpt-{p:g}-s{s}"] = ("neardense", spec_of("sparsegpt", p, s))
+            out[f"control-{p:g}-s{s}"] = ("neardense", spec_of("sparsegpt+ft", p, s, **RECIPE))
+            out[f"control-fulllr-{p:g}-s{s}"] = ("neardense", spec_of("sparsegpt+ft", p, s, **RECIPE, lr=FULL_LR))
+            out[f"elsa-{p:g}-s{s}"] = ("neardense", spec_of("elsa", p, s, **RECIPE))
     return out
 
 
@@ -74,9 +88,10 @@ class SparseGPTAgreement:
     def __call__(self, ev: dict):
         if ev.get("event") != "admm_update": return
         from elsa_wb.run import _LIVE   # the running loop (the run layer keeps it for its stop message)
-        masks = _LIVE["runner"].admm.mask
+        admm = _LIVE["runner"].admm
         inter = union = 0
-        for n, m in masks.items():
+        for n in admm.mask:
+            m = admm.mask_of(n)   # bool, whether the run stores its masks as bool or bit-packed
             ref = self.ref[n.removeprefix("_orig_mod.")]
             inter += int(self.torch.count_nonzero(m & ref)); union += int(self.torch.count_nonzero(m | ref))
         ev["iou_sparsegpt"] = inter / max(union, 1)
@@ -103,6 +118,7 @@ def run_cell(name: str, study: str, spec, runs: Path, commit: bool, command: str
     rec = dict(cell=name, study=study, method=spec.method, sparsity=spec.elsa.sparsity, seed=spec.elsa.seed,
                steps=(spec.training_config().total_steps if spec.training_config() else 0), ppl=s["ppl"],
                ppl_austen=(s.get("extra_eval") or {}).get("austen", {}).get("ppl"), train_tokens=s["train_tokens"],
+               lr=(spec.training_config().lr if spec.training_config() else None),   # the effective peak lr (before the per-matrix RMS factor)
                calib_tokens=s["calib_tokens"], seconds=s["seconds"], admm_curve=curve or None, eval_protocol=s["eval"]["protocol"],
                config=spec.to_json(), command=command, wall_s_this_sitting=round(time.time() - t0, 1), **versions(),
                bytes_as_run=measured_bytes(_LIVE["runner"]) if _LIVE.get("runner") is not None else None)   # the trained cells
@@ -158,6 +174,15 @@ def report(out: Path) -> str:
             lines.append(f"| {key[0]:.0%} | {key[1]} | {(e or k)['train_tokens']:,} | {k['ppl']:,.1f} |" if k else f"| {key[0]:.0%} | {key[1]} | {e['train_tokens']:,} | - |")
             lines[-1] += (f" {e['ppl']:,.1f} | {e['ppl'] / k['ppl']:.2f}x |" if e and k else f" {e['ppl']:,.1f} | - |" if e else " - | - |")
             lines[-1] += (f" {cur[-1]['primal_rel']:.3f} | {iou[0]:.3f}, {iou[-1]:.3f} |" if cur and iou else " - | - |")
+    neardense = [r for r in recs if r["study"] == "neardense"]
+    if neardense:
+        lines += ["", "## Near-dense: the budget rule's smaller lr below 70% sparsity", "",
+                  "The same 120 steps on pydocs; `full lr` is the control's lr at 70-90% (5e-4), `rule` the budget rule's (x0.1 at 50% and below).", "",
+                  "| cell | sparsity | lr | perplexity | Austen |", "|---|---:|---:|---:|---:|"]
+        ref = [r for r in seeds if r["cell"] in ("dense", "dense+ft-s0")]
+        for r in sorted(ref + neardense, key=lambda r: (r["sparsity"], r["cell"])):
+            lr = r.get("lr") or (r["config"]["elsa"].get("lr") if r["steps"] else None)
+            lines.append(f"| {r['cell']} | {r['sparsity']:.0%} | {f'{lr:.0e}' if lr else '-'} | {r['ppl']:,.1f} | {r['ppl_austen']:,.1f} |")
     if lowmem:
         lines += ["", "## ELSA-L: the low-memory states against fp32 ones (same recipe, same seed)", "",
                   "| sparsity | seed | ELSA (fp32 states) | ELSA-L | ELSA-L / ELSA | bytes per prunable parameter as run (ELSA, ELSA-L) | per model parameter |",
@@ -178,7 +203,7 @@ def report(out: Path) -> str:
 def main(argv=None) -> int:
     global MODEL, CELLS
     p = argparse.ArgumentParser(prog="bench/claim.py", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("study", choices=("seeds", "budget", "lowmem", "report"))
+    p.add_argument("study", choices=("seeds", "budget", "lowmem", "neardense", "report"))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--sparsity", type=float, nargs="+", default=None, help="default: 0.7 0.8 0.9 (seeds), 0.9 (budget)")
     p.add_argument("--steps", type=int, nargs="+", default=[480, 960], help="training steps of the budget study's cells")
@@ -192,7 +217,8 @@ def main(argv=None) -> int:
     out = CELLS.parent
     if a.study == "report": print(report(out)); return 0
     cells = (seed_cells(a.seeds, a.sparsity or [0.7, 0.8, 0.9]) if a.study == "seeds" else budget_cells(a.steps, a.sparsity or [0.9])
-             if a.study == "budget" else lowmem_cells(a.seeds, a.sparsity or [0.7]))
+             if a.study == "budget" else lowmem_cells(a.seeds, a.sparsity or [0.7]) if a.study == "lowmem"
+             else neardense_cells(a.seeds, a.sparsity or [0.5]))
     if a.only:
         bad = [n for n in a.only if n not in cells]
         if bad: print(f"bench/claim.py: error: no cell {bad[0]!r} in this study: use one of {', '.join(cells)}.", file=sys.stderr); return 2

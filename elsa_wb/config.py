@@ -14,9 +14,10 @@ from .lowprec import CODECS
 # %% auto #0
 __all__ = ['RHO_SCHEDULES', 'PROJECTIONS', 'HESSIAN_SOURCES', 'PENALTIES', 'PRUNERS', 'INITS', 'LR_SCALES', 'OPTIMIZERS',
            'MASK_STORAGES', 'DTYPES', 'DTYPE_ALIASES', 'LR_COVER', 'LR_MAX', 'UPDATE_TOKENS', 'UPDATE_OVERHEAD',
-           'PAPER_OPT125M', 'LOW_MEMORY', 'EVAL_TEXT', 'TRAIN_TEXT', 'CALIB_SEQLEN', 'PROTOCOLS', 'CHOICES', 'ALIASES',
-           'TRUE', 'FALSE', 'torch_dtype', 'dtype_name', 'budget_rule', 'ElsaConfig', 'device_ok', 'resolve_device',
-           'device_choices', 'Protocol', 'FieldInfo', 'config_fields', 'parse_field']
+           'PAPER_OPT125M', 'FULL_LR_SPARSITY', 'LOW_MEMORY', 'EVAL_TEXT', 'TRAIN_TEXT', 'CALIB_SEQLEN', 'PROTOCOLS',
+           'CHOICES', 'ALIASES', 'TRUE', 'FALSE', 'torch_dtype', 'dtype_name', 'sparsity_lr_factor', 'budget_rule',
+           'ElsaConfig', 'device_ok', 'resolve_device', 'device_choices', 'Protocol', 'FieldInfo', 'config_fields',
+           'parse_field']
 
 # %% ../nbs/03_config.ipynb #2fb205e3
 RHO_SCHEDULES = ("constant", "linear", "cosine", "exponential")   # rho from `rho` to `rho_final` (see `admm.rho_at`)
@@ -50,9 +51,22 @@ UPDATE_TOKENS = 30       # a z/u update costs about a training step on this many
                          # 29.7 measured with the two-pass kernel of nbs/04_admm.ipynb; 99 before it)
 UPDATE_OVERHEAD = 0.08   # the budget rule keeps the z/u updates' share of the training time at most this
 
+PAPER_OPT125M = {0.5: (1e-5, 1e-2), 0.6: (5e-5, 5e-3), 0.7: (1e-4, 2e-3), 0.8: (2e-4, 1e-3), 0.9: (2e-4, 1e-3)}   # sparsity: (lr, rho), the appendix
+FULL_LR_SPARSITY = 0.7   # from this sparsity up the rule's lr is whole; below it the lr shrinks as the paper's OPT-125M lr does
+
+def sparsity_lr_factor(sparsity: float | None) -> float:
+    "The rule's lr multiplier: 1 from `FULL_LR_SPARSITY` up; below it the paper's OPT-125M lr over its 70% lr (0.5 at 60%, 0.1 at 50% and below), log-linear between."
+    if sparsity is None or sparsity >= FULL_LR_SPARSITY: return 1.0
+    ref = PAPER_OPT125M[FULL_LR_SPARSITY][0]
+    pts = sorted((s, lr / ref) for s, (lr, _) in PAPER_OPT125M.items() if s <= FULL_LR_SPARSITY)
+    if sparsity <= pts[0][0]: return pts[0][1]
+    (s0, f0), (s1, f1) = next((a, b) for a, b in zip(pts, pts[1:]) if sparsity <= b[0])
+    return math.exp(math.log(f0) + (sparsity - s0) / (s1 - s0) * (math.log(f1) - math.log(f0)))
+
 def budget_rule(steps: int,                     # ADMM steps: set the interval
                 total_steps: int | None = None, # all optimizer steps, masked fine-tuning included (default `steps`): set the lr
                 tokens_per_step: int | None = None,  # tokens of one optimizer step: bounds the updates' share of the time
+                sparsity: float | None = None,  # the run's sparsity: below 70% the lr shrinks (`sparsity_lr_factor`)
                ) -> dict:
     "lr and interval for a run of `steps` ADMM steps (the documented default rule)."
     total = max(int(steps if total_steps is None else total_steps), 1)
@@ -60,7 +74,8 @@ def budget_rule(steps: int,                     # ADMM steps: set the interval
     if tokens_per_step:
         f = UPDATE_OVERHEAD
         interval = max(interval, math.ceil(UPDATE_TOKENS * (1 - f) / (f * tokens_per_step)))
-    return dict(lr=min(2 * LR_COVER * 0.02 / total, LR_MAX), interval=min(interval, max(1, int(steps))))
+    lr = min(2 * LR_COVER * 0.02 / total, LR_MAX) * sparsity_lr_factor(sparsity)
+    return dict(lr=lr, interval=min(interval, max(1, int(steps))))
 
 # %% ../nbs/03_config.ipynb #df7682f0
 @dataclass(frozen=True)
@@ -160,7 +175,7 @@ def to_dict(self: ElsaConfig) -> dict: return asdict(self)
 @patch
 def effective(self: ElsaConfig) -> ElsaConfig:
     "This config with every None filled by the budget rule (what a run actually uses)."
-    rule = budget_rule(self.steps, self.total_steps, self.batch_size * self.grad_accum * self.seqlen)
+    rule = budget_rule(self.steps, self.total_steps, self.batch_size * self.grad_accum * self.seqlen, self.sparsity)
     return dataclasses.replace(self, **{k: v for k, v in rule.items() if getattr(self, k) is None})
 
 @patch(cls_method=True)
@@ -172,8 +187,6 @@ def from_dict(cls: ElsaConfig, d: dict) -> ElsaConfig:
     return cls(**d)
 
 # %% ../nbs/03_config.ipynb #9abefcd3
-PAPER_OPT125M = {0.5: (1e-5, 1e-2), 0.6: (5e-5, 5e-3), 0.7: (1e-4, 2e-3), 0.8: (2e-4, 1e-3), 0.9: (2e-4, 1e-3)}   # sparsity: (lr, rho), the appendix
-
 @patch(cls_method=True)
 def paper(cls: ElsaConfig,
           model: str = "llama-2-7b",   # "llama-2-7b" (the README recipe) or "opt-125m" (lr and rho per sparsity, 50-90%)

@@ -136,6 +136,9 @@ class DistributedElsa(Elsa):
         if cfg.batch_size % self.world:
             raise ValueError(f"batch_size {cfg.batch_size} is not a multiple of the {self.world} processes: each global batch is split evenly, "
                              f"so use --batch-size {self.world * max(1, cfg.batch_size // self.world)} (or another multiple of {self.world}).")
+        if cfg.optimizer != "adam" or cfg.mask_storage != "bool":   # torchao's quantised moments and packed masks are not sharded (yet)
+            raise ValueError(f"optimizer={cfg.optimizer!r} and mask_storage={cfg.mask_storage!r} (ELSA-L) run on one process: under --distributed use "
+                             "--optimizer adam --mask-storage bool (the low-precision z and u, --z-dtype and --u-dtype, are sharded as usual).")
         if dense_rms is None: dense_rms = weight_rms(model)   # the lr rule's input, from the full dense model
         if init_masks is None: init_masks = start_masks(model, cfg, calib, specs)   # the one-shot init on the full model, the same everywhere
         cast_parameters(model.to(resolve_device(cfg.device)), master_dtype(cfg.dtype))   # fp32 master weights for a 16-bit run, sharded

@@ -13,7 +13,7 @@ from .config import torch_dtype, resolve_device
 
 # %% auto #0
 __all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'TINY_ARCHS', 'cache_dir', 'fetch', 'check_model', 'sparse_checkpoint_format',
-           'load_model', 'KnownImportNoise', 'quiet_known_import_noise', 'read_pretrained', 'model_name', 'needs_bos',
+           'load_model', 'read_pretrained', 'model_name', 'needs_bos', 'KnownImportNoise', 'quiet_known_import_noise',
            'tiny_config', 'tiny_model', 'cast_parameters', 'decoder_blocks', 'expert_weights', 'prunable_modules',
            'prunable', 'input_dims', 'sparsity_report', 'format_sparsity']
 
@@ -138,6 +138,22 @@ def load_model(name_or_path: str = DEFAULT_MODEL,  # embedded name, "tiny-<arch>
     model._elsa_wb_name = str(name_or_path)
     return model.eval(), tok
 
+def read_pretrained(path, dtype="auto", device=None, **hub) -> nn.Module:
+    "`from_pretrained` in `dtype` (a name, an alias, a torch dtype or 'auto': as stored), each tensor read straight onto `device` when it is a GPU."
+    from transformers import AutoModelForCausalLM
+    dtype = "auto" if dtype == "auto" else torch_dtype(dtype)
+    device = None if device is None else resolve_device(device)
+    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **hub, **(dict(device_map=device) if device not in (None, "cpu") else {}))
+
+def model_name(model: nn.Module) -> str:
+    "The name a model was loaded under (for result records)."
+    return getattr(model, "_elsa_wb_name", None) or getattr(model.config, "_name_or_path", "") or type(model).__name__
+
+def needs_bos(model: nn.Module) -> bool:
+    "Whether every evaluation window must start with BOS (Gemma degrades badly without it)."
+    return str(getattr(model.config, "model_type", "")).startswith("gemma")
+
+# %% ../nbs/10_models.ipynb #quietimc
 class KnownImportNoise(logging.Filter):
     """Drops the two warnings torchao's import logs on a CPU machine (each CUDA kernel library it cannot load; torch's pytree
     deprecation of its enums). Where torchao is installed, transformers imports it whenever a model class is first used, so
@@ -153,21 +169,6 @@ def quiet_known_import_noise():
         if not any(isinstance(f, KnownImportNoise) for f in log.filters): log.addFilter(KnownImportNoise())
 
 quiet_known_import_noise()
-
-def read_pretrained(path, dtype="auto", device=None, **hub) -> nn.Module:
-    "`from_pretrained` in `dtype` (a name, an alias, a torch dtype or 'auto': as stored), each tensor read straight onto `device` when it is a GPU."
-    from transformers import AutoModelForCausalLM
-    dtype = "auto" if dtype == "auto" else torch_dtype(dtype)
-    device = None if device is None else resolve_device(device)
-    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **hub, **(dict(device_map=device) if device not in (None, "cpu") else {}))
-
-def model_name(model: nn.Module) -> str:
-    "The name a model was loaded under (for result records)."
-    return getattr(model, "_elsa_wb_name", None) or getattr(model.config, "_name_or_path", "") or type(model).__name__
-
-def needs_bos(model: nn.Module) -> bool:
-    "Whether every evaluation window must start with BOS (Gemma degrades badly without it)."
-    return str(getattr(model.config, "model_type", "")).startswith("gemma")
 
 # %% ../nbs/10_models.ipynb #2ddf47ee
 TINY_ARCHS = ("llama", "opt", "gpt2", "qwen2", "gemma3")

@@ -38,7 +38,7 @@ def one_shot_of(method: str) -> str | None:
 def finetune_config(cfg: ElsaConfig, base: str) -> ElsaConfig:
     "The +ft control's effective config: `base`'s mask, then masked fine-tuning for all of ELSA's steps, at the budget rule's lr for that many steps unless cfg.lr is set."
     total = cfg.total_steps
-    lr = cfg.lr if cfg.lr is not None else budget_rule(total)["lr"]
+    lr = cfg.lr if cfg.lr is not None else budget_rule(total, sparsity=cfg.sparsity)["lr"]
     return dataclasses.replace(cfg, init=base, steps=0, finetune_steps=total, lr=lr).effective()
 
 # %% ../nbs/41_run.ipynb #4cae6ffa

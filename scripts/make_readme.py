@@ -17,6 +17,7 @@ README.md as an invisible comment. The tables (RENDERERS):
     budget    bench/results/budget.json   ELSA / control as the training budget grows (variants=a,b,...: these ELSA
                                           rows; default the ones measured at several budgets)
     export    bench/results/export.json   bytes on disk of the dense and compressed-tensors exports (dtype=float32: fp32)
+    claim     bench/results/claim.json    ELSA's CPU recipe against the control over seeds (bench/claim.py report)
 
 An unknown marker or a missing JSON (but demo.json) is an error: a README must not silently lose a table.
 nbs/92_results.ipynb imports these renderers, so the chapter and the README show the same tables.
@@ -164,6 +165,43 @@ def budget(root: Path = ROOT, variants: str | None = None) -> str:
             "training settings, masked) trained side by side on the same tokens.*")
 
 
+def _mean_spread(xs: list[float]) -> str:
+    "mean ± half the range of the seeds' values (just the value for one seed)."
+    if not xs: return "-"
+    m = sum(xs) / len(xs)
+    return ppl(m) if len(xs) == 1 else f"{ppl(m)} ± {ppl((max(xs) - min(xs)) / 2)}"
+
+
+def claim_rows(cells: list[dict]) -> list[dict]:
+    "Per sparsity of the seeds study: the cells' perplexities by arm and the per-seed ELSA / control ratios (paired by seed)."
+    seeds = [r for r in cells if r["study"] == "seeds" and r["sparsity"]]
+    out = []
+    for p in sorted({r["sparsity"] for r in seeds}):
+        arm = lambda n: {r["seed"]: r for r in seeds if r["cell"] == f"{n}-{p:g}-s{r['seed']}"}
+        one, ctl, els = arm("sparsegpt"), arm("control"), arm("elsa")
+        out.append(dict(sparsity=p, sparsegpt=[r["ppl"] for r in one.values()], control=[r["ppl"] for r in ctl.values()],
+                        elsa=[r["ppl"] for r in els.values()], ratios={s: els[s]["ppl"] / ctl[s]["ppl"] for s in sorted(els) if s in ctl}))
+    return out
+
+
+def claim(root: Path = ROOT) -> str:
+    "ELSA's CPU recipe against the control over seeds, from claim.json (bench/claim.py report)."
+    c = load("claim.json", root)["cells"]
+    rows = []
+    for r in claim_rows(c):
+        rs = r["ratios"]
+        rows.append([pct(r["sparsity"]), _mean_spread(r["sparsegpt"]), _mean_spread(r["control"]), _mean_spread(r["elsa"]),
+                     ", ".join(f"{v:.2f}x" for v in rs.values()) or "-", ratio(sum(rs.values()) / len(rs)) if rs else "-", str(len(rs))])
+    dense = {r["cell"]: r for r in c if r["cell"] in ("dense", "dense+ft-s0")}
+    head = ["sparsity", "SparseGPT one-shot", "control", "ELSA `cpu_budget`", "ELSA / control per seed", "mean", "seeds"]
+    note = (f" The dense model scores {ppl(dense['dense']['ppl'])}; the same fine-tuning with nothing pruned, {ppl(dense['dense+ft-s0']['ppl'])}."
+            if len(dense) == 2 else "")
+    commits = sorted({r["git_commit"][:10] for r in c})
+    return (md_table(head, rows) + "\n\n" + "*`bench/results/claim.json` (`bench/claim.py`, one record per cell, commits "
+            + ", ".join(commits) + "): handbook perplexity, 64 windows of 512 tokens, mean ± half the range over seeds (each seed draws "
+            "the calibration sample and the data order); ELSA and the control are paired by seed, same tokens." + note + "*")
+
+
 def demo(root: Path = ROOT) -> str:
     "`make demo`'s table from bench/results/demo.json, or one sentence asking to run it."
     if not (Path(root) / RESULTS / "demo.json").exists():
@@ -199,7 +237,7 @@ def export(root: Path = ROOT, dtype: str = "bfloat16") -> str:
             f"{mb(e['unpruned_weight_bytes'][dtype])} in {dtype}. From bench/results/export.json (`python bench/export.py` at {e['git_commit'][:8]}, {day(e['environment']['time'])}).*")
 
 
-RENDERERS = dict(demo=demo, quality=quality, recipe=recipe, budget=budget, export=export)
+RENDERERS = dict(demo=demo, quality=quality, recipe=recipe, budget=budget, export=export, claim=claim)
 
 
 def render(line: str, root: Path = ROOT) -> str | None:

@@ -306,7 +306,7 @@ def test_finetune_control_killed_and_resumed_matches_uninterrupted_run(cli, elsa
     assert run(*FT, "--out", tmp_path / "A") == 0, capsys.readouterr().err
     config, summary = (json.loads((tmp_path / "A" / f).read_text()) for f in ("config.json", "summary.json"))
     e = config["elsa"]   # all of ELSA's steps as masked fine-tuning, at the budget rule's lr for that many steps
-    assert (e["steps"], e["finetune_steps"], e["init"], e["lr"]) == (0, FT_STEPS, "sparsegpt", budget_rule(FT_STEPS)["lr"])
+    assert (e["steps"], e["finetune_steps"], e["init"], e["lr"]) == (0, FT_STEPS, "sparsegpt", budget_rule(FT_STEPS, sparsity=0.6)["lr"])
     assert summary["train_tokens"] == FT_STEPS * 32 == config["budget"]["train_tokens"] and summary["calib_tokens"] == 4 * 512
     out, cmd = tmp_path / "B", [*FT, "--out", tmp_path / "B"]
     bg = Background(elsa_wb_exe, cmd, tmp_path / "logs")

@@ -143,6 +143,14 @@ def test_a_distributed_checkpoint_is_not_restarted_by_a_single_process(runs, tmp
     assert sorted(p.name for p in (out / "checkpoint").iterdir()) == before
 
 
+def test_elsa_l_states_are_refused_under_distributed(small_text, tmp_path):
+    "ELSA-L's 8-bit Adam and bit-packed masks are not sharded: --distributed says so in one sentence before training."
+    out = tmp_path / "elsa-l"
+    r = run(torchrun("-m", "elsa_wb.cli", *ARGS, "--train-text", small_text, "--distributed", "--optimizer", "adam8bit", "--out", out, nproc=1))
+    assert r.returncode != 0 and "under --distributed use --optimizer adam --mask-storage bool" in r.stderr, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr and not (out / "summary.json").exists()
+
+
 @pytest.mark.slow
 def test_accelerate_launch_with_the_shipped_fsdp2_config(small_text, tmp_path):
     "configs/fsdp2.yaml (4 GPUs) with --num_processes 2 runs on CPUs too: accelerate starts torchrun-style processes, elsa_wb shards."
