@@ -13,8 +13,11 @@ Cells (the evaluation protocol of bench/quality.py: the first 64 windows of 512 
            CPU recipe: z0 and W from SparseGPT, magnitude projection, 90 ADMM + 30 fine-tuning steps, 10 warm-up steps);
            per seed `dense+ft` (the same fine-tuning with nothing pruned: the domain shift of training on pydocs alone).
            The seed draws the calibration sample and the data order.
-  budget   at each step count: `elsa-paper` (W dense, z0 = Proj(W0), hessian projection, no fine-tuning) and `control`
-           (the same tokens); each z/u update logs its primal residual and the mask's agreement with SparseGPT's mask.
+  budget   at each step count: `elsa-paper` (W dense, z0 = Proj(W0), hessian projection, no fine-tuning), `elsa-paper-ramp`
+           (the same, rho 0.01 -> 1 exponentially) and `control` (the same tokens); each z/u update logs its primal residual
+           and the mask's agreement with SparseGPT's mask.
+  neardense at 0% and 50%: the control and ELSA under the budget rule (its lr x0.1 below 70%) and the control at the full lr.
+  lowmem   ELSA-L (sparse FP8 z, bf16 u, 8-bit Adam, bit-packed masks) on the seeds recipe: quality and bytes as run.
 """
 from __future__ import annotations
 import argparse, dataclasses, json, shlex, statistics, subprocess, sys, time
@@ -26,6 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CELLS = ROOT / "bench" / "results" / "claim"
 RECIPE = dict(steps=90, finetune_steps=30, warmup_steps=10, init="sparsegpt", projection="magnitude", warm_start=True)   # quality.md's elsa-cpu
 PAPER = dict(finetune_steps=0, init="magnitude", projection="hessian", warm_start=False)   # ADMM from the dense weights (the spec's algorithm)
+# the same with rho ramped 100x over the run: at rho 0.01 the 480-step run never closed its primal residual (about 1.0 at every
+# update) and its masks swapped most of their kept set at every other update; a growing rho makes W follow z before the end
+PAPER_RAMP = dict(PAPER, rho_schedule="exponential", rho_final=1.0)
 
 
 MODEL = "smollm2-135m"
@@ -72,7 +78,8 @@ def lowmem_cells(seeds, sparsities) -> dict:
 def budget_cells(steps, sparsities) -> dict:
     "{cell name: (study, RunSpec)} of the budget study (seed 0)."
     return {f"{name}-{p:g}-{n}steps": ("budget", spec_of(method, p, 0, steps=n, **extra))
-            for n in steps for p in sparsities for name, method, extra in (("elsa-paper", "elsa", PAPER), ("control", "sparsegpt+ft", PAPER))}
+            for n in steps for p in sparsities
+            for name, method, extra in (("elsa-paper", "elsa", PAPER), ("control", "sparsegpt+ft", PAPER), ("elsa-paper-ramp", "elsa", PAPER_RAMP))}
 
 
 class SparseGPTAgreement:
@@ -137,43 +144,51 @@ def spread(xs: list[float]) -> str:
     return f"{m:,.1f}" if len(xs) == 1 else f"{m:,.1f} ± {(max(xs) - min(xs)) / 2:,.1f} (n={len(xs)})"
 
 
+def cell_records(cells: Path | None = None) -> list[dict]:
+    "The finished cells' records (bench/results/claim/*.json), sorted by cell name."
+    return [json.loads(f.read_text()) for f in sorted(Path(cells or CELLS).glob("*.json"))]
+
+
 def report(out: Path) -> str:
-    "claim.json (every cell record) and claim.md (means ± half-range over seeds, the paired ELSA / control ratios, the budget curve)."
-    recs = [json.loads(f.read_text()) for f in sorted(CELLS.glob("*.json"))]
+    "claim.json (every cell record) and claim.md (report_text) in `out`."
+    recs = cell_records()
+    text = report_text(recs)
+    (out / "claim.json").write_text(json.dumps(dict(cells=recs), indent=1, default=str) + "\n")
+    (out / "claim.md").write_text(text)
+    return text
+
+
+def report_text(recs: list[dict]) -> str:
+    "The claim as markdown: the seeds table (means ± half-range, paired ELSA / control ratios), dense + ft, the budget curve, near-dense, ELSA-L."
     seeds = [r for r in recs if r["study"] == "seeds"]
     budget = [r for r in recs if r["study"] == "budget"]
     lowmem = [r for r in recs if r["study"] == "lowmem"]
     by = {}
     for r in seeds: by.setdefault(r["cell"].rsplit("-s", 1)[0], []).append(r)
-    lines = ["# ELSA's claim, measured (bench/claim.py)", "",
-             "Perplexity on the first 64 windows of 512 tokens of the handbook (Austen in brackets); mean ± half the range over seeds "
-             "(each seed draws the calibration sample and the data order). `elsa / control`: the ratio per seed (same seed, same tokens), "
-             "then its mean; below 1 ELSA wins.", "", "## Seeds", "",
-             "| sparsity | SparseGPT one-shot | control (SparseGPT + fine-tuning) | ELSA (CPU recipe) | elsa / control per seed |", "|---|---:|---:|---:|---|"]
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from make_readme import claim_table   # the README's table: one renderer
+    lines = ["# ELSA's claim, measured (bench/claim.py)", "", "## Seeds", "", claim_table(recs)]
     dense_ft = by.get("dense+ft", [])
-    for p in sorted({r["sparsity"] for r in seeds if r["sparsity"]}):
-        cell = lambda n: by.get(f"{n}-{p:g}", [])
-        pairs = {r["seed"]: r["ppl"] for r in cell("control")}
-        ratios = [(r["seed"], r["ppl"] / pairs[r["seed"]]) for r in cell("elsa") if r["seed"] in pairs]
-        lines.append(f"| {p:.0%} | " + " | ".join(f"{spread([r['ppl'] for r in cell(n)])} ({spread([r['ppl_austen'] for r in cell(n)])})"
-                                                   for n in ("sparsegpt", "control", "elsa"))
-                     + " | " + (", ".join(f"s{s}: {x:.2f}x" for s, x in sorted(ratios)) + f"; mean {statistics.fmean(x for _, x in ratios):.2f}x" if ratios else "-") + " |")
     dense = by.get("dense")
     if dense: lines += ["", f"The dense model: {dense[0]['ppl']:,.2f} ({dense[0]['ppl_austen']:,.2f})."]
     if dense_ft: lines += ["", f"Dense + the same fine-tuning (nothing pruned, the control's 120 steps on pydocs): {spread([r['ppl'] for r in dense_ft])} "
                            f"({spread([r['ppl_austen'] for r in dense_ft])}): what training on pydocs alone does to the evaluation texts."]
     if budget:
         lines += ["", "## The long budget at 90%: the paper's algorithm against the control", "",
-                  "| sparsity | steps | train tokens | control | ELSA (paper) | elsa / control | final rel. residual | IoU with SparseGPT's mask (first, last update) |",
-                  "|---|---:|---:|---:|---:|---:|---:|---|"]
+                  "One row per arm and step count; `vs control` is the arm's perplexity over the control's at the same steps; the residual "
+                  "and the IoU with SparseGPT's mask are read at the z/u updates (first, middle, last).", "",
+                  "| sparsity | steps | train tokens | arm | perplexity | Austen | vs control | rel. primal residual | share of entries flipped by the update | IoU with SparseGPT's mask |",
+                  "|---|---:|---:|---|---:|---:|---:|---|---|---|"]
+        arm_of = lambda r: r["cell"].rsplit("-", 2)[0]   # control-0.9-480steps -> control
         for key in sorted({(r["sparsity"], r["steps"]) for r in budget}):
-            c = {r["cell"].split("-")[0]: r for r in budget if (r["sparsity"], r["steps"]) == key}
-            e, k = c.get("elsa"), c.get("control")
-            cur = (e or {}).get("admm_curve") or []
-            iou = [x["iou_sparsegpt"] for x in cur if x.get("iou_sparsegpt") is not None]
-            lines.append(f"| {key[0]:.0%} | {key[1]} | {(e or k)['train_tokens']:,} | {k['ppl']:,.1f} |" if k else f"| {key[0]:.0%} | {key[1]} | {e['train_tokens']:,} | - |")
-            lines[-1] += (f" {e['ppl']:,.1f} | {e['ppl'] / k['ppl']:.2f}x |" if e and k else f" {e['ppl']:,.1f} | - |" if e else " - | - |")
-            lines[-1] += (f" {cur[-1]['primal_rel']:.3f} | {iou[0]:.3f}, {iou[-1]:.3f} |" if cur and iou else " - | - |")
+            arms = {arm_of(r): r for r in budget if (r["sparsity"], r["steps"]) == key}
+            k = arms.get("control")
+            for name, r in sorted(arms.items(), key=lambda kv: kv[0] != "control"):
+                cur = [x for x in (r.get("admm_curve") or []) if x.get("rho") is not None]   # the updates (the last entry repeats the end)
+                pick = lambda f: ", ".join(f"{cur[i][f]:.2f}" for i in (0, len(cur) // 2, -1)) if cur and cur[0].get(f) is not None else "-"
+                vs = f"{r['ppl'] / k['ppl']:.2f}x" if k and r is not k else "-"
+                lines.append(f"| {key[0]:.0%} | {key[1]} | {r['train_tokens']:,} | {name} | {r['ppl']:,.1f} | {r['ppl_austen']:,.1f} | "
+                             f"{vs} | {pick('primal_rel')} | {pick('hamming')} | {pick('iou_sparsegpt')} |")
     neardense = [r for r in recs if r["study"] == "neardense"]
     if neardense:
         lines += ["", "## Near-dense: the budget rule's smaller lr below 70% sparsity", "",
@@ -195,8 +210,6 @@ def report(out: Path) -> str:
             lines[-1] += f" {b(ref, 'prunable')}, {b(r, 'prunable')} | {b(ref, 'model')}, {b(r, 'model')} |"
     commits = sorted({r["git_commit"] for r in recs})
     lines += ["", f"Cells: {len(recs)} records in bench/results/claim/ (one per finished cell, measured at commits {', '.join(c[:10] for c in commits)}).", ""]
-    (out / "claim.json").write_text(json.dumps(dict(cells=recs), indent=1, default=str) + "\n")
-    (out / "claim.md").write_text("\n".join(lines))
     return "\n".join(lines)
 
 

@@ -186,12 +186,16 @@ def claim_rows(cells: list[dict]) -> list[dict]:
 
 def claim(root: Path = ROOT) -> str:
     "ELSA's CPU recipe against the control over seeds, from claim.json (bench/claim.py report)."
-    c = load("claim.json", root)["cells"]
+    return claim_table(load("claim.json", root)["cells"])
+
+
+def claim_table(c: list[dict]) -> str:
+    "The seeds study's table from bench/claim.py's cell records (the README's and claim.md's)."
     rows = []
     for r in claim_rows(c):
         rs = r["ratios"]
         rows.append([pct(r["sparsity"]), _mean_spread(r["sparsegpt"]), _mean_spread(r["control"]), _mean_spread(r["elsa"]),
-                     ", ".join(f"{v:.2f}x" for v in rs.values()) or "-", ratio(sum(rs.values()) / len(rs)) if rs else "-", str(len(rs))])
+                     ", ".join(f"s{k}: {v:.2f}x" for k, v in rs.items()) or "-", ratio(sum(rs.values()) / len(rs)) if rs else "-", str(len(rs))])
     dense = {r["cell"]: r for r in c if r["cell"] in ("dense", "dense+ft-s0")}
     head = ["sparsity", "SparseGPT one-shot", "control", "ELSA `cpu_budget`", "ELSA / control per seed", "mean", "seeds"]
     note = (f" The dense model scores {ppl(dense['dense']['ppl'])}; the same fine-tuning with nothing pruned, {ppl(dense['dense+ft-s0']['ppl'])}."

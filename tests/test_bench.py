@@ -103,3 +103,36 @@ def test_variant_names_the_control_too(tmp_path):
     ppl = {r["method"]: r["ppl"] for r in rows if r["sparsity"] == s}
     assert t["elsa-wu_control"] == "sparsegpt+ft-wu" and t["elsa_control"] == "sparsegpt+ft"
     assert t["elsa-wu_vs_control"] == pytest.approx(ppl["elsa-wu"] / ppl["sparsegpt+ft-wu"]) == pytest.approx(0.5 / 0.8 * ppl["elsa"] / ppl["sparsegpt+ft"])
+
+
+def test_claim_report_pairs_elsa_with_its_control_by_seed(tmp_path, monkeypatch):
+    "bench/claim.py report on the committed cells (no training): per-seed ratios are ELSA / control of the same seed; cells are well formed."
+    c = load("claim")
+    cells = tmp_path / "claim"; cells.mkdir()
+    recs = [json.loads(p.read_text()) for p in sorted((ROOT / "bench" / "results" / "claim").glob("*.json"))]
+    pairs = [(e, k) for e in recs for k in recs if e["cell"].startswith("elsa-0") and e["study"] == "seeds"
+             and k["cell"] == e["cell"].replace("elsa-", "control-")]
+    assert pairs, "no ELSA cell of the seeds study has its control yet"
+    fake = copy.deepcopy(pairs[0][0]); fake["cell"] = fake["cell"].replace("-s0", "-s7"); fake["seed"] = 7; fake["ppl"] *= 3
+    for r in recs + [fake]: (cells / f"{r['cell']}.json").write_text(json.dumps(r))
+    monkeypatch.setattr(c, "CELLS", cells)
+    md = c.report(tmp_path)
+    e, k = pairs[0]
+    sys.path.insert(0, str(ROOT / "scripts")); import make_readme as mr
+    assert f"s{e['seed']}: {e['ppl'] / k['ppl']:.2f}x" in md   # the fake seed has no control: no ratio for s7, but ELSA's mean counts it
+    assert mr._mean_spread([e["ppl"], fake["ppl"]]) in md
+    assert "s7:" not in md
+    assert json.loads((tmp_path / "claim.json").read_text())["cells"][0]["cell"] == sorted(r["cell"] for r in recs + [fake])[0]
+    for r in recs: assert {"cell", "study", "ppl", "ppl_austen", "train_tokens", "git_commit", "config"} <= set(r), r["cell"]
+
+
+def test_claim_cells_pin_the_lr_they_compare():
+    "The seeds study's dense+ft keeps the control's lr (5e-4 at 120 steps); the near-dense study's rule cells get the rule's x0.1 at 0% and 50%."
+    c = load("claim")
+    from elsa_wb.config import budget_rule
+    assert c.FULL_LR == budget_rule(120)["lr"]
+    seeds, near = c.seed_cells([0], [0.7]), c.neardense_cells([0], [0.5])
+    lr = lambda cells, n: cells[n][1].training_config().lr
+    assert lr(seeds, "dense+ft-s0") == lr(seeds, "control-0.7-s0") == c.FULL_LR == lr(near, "control-fulllr-0.5-s0")
+    assert abs(lr(near, "dense+ft-rule-s0") - c.FULL_LR / 10) < 1e-12 and abs(lr(near, "control-0.5-s0") - c.FULL_LR / 10) < 1e-12
+    assert c.main(["seeds", "--only", "no-such-cell", "--cells", "/nonexistent"]) == 2
