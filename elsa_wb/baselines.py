@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_baselines.ipynb #2283c1cf
 from __future__ import annotations
-import warnings
+import contextlib, warnings
 from dataclasses import replace
 import torch
 from torch import nn, Tensor
@@ -14,8 +14,9 @@ from .config import PRUNERS
 from .models import decoder_blocks, prunable, prunable_modules, input_dims
 
 # %% auto #0
-__all__ = ['BLOCKSIZE', 'PERCDAMP', 'InputStats', 'wanda_score', 'wanda_spec', 'wanda_', 'sparsegpt_', 'BlockInputs',
-           'sequential', 'magnitude_prune', 'prune', 'outlier_ratios', 'owl_allocation', 'owl_specs']
+__all__ = ['BLOCKSIZE', 'PERCDAMP', 'InputStats', 'wanda_score', 'wanda_spec', 'wanda_', 'sparsegpt_', 'Onload', 'outside_blocks',
+           'onload_needed', 'BlockInputs', 'sequential', 'magnitude_prune', 'prune', 'outlier_ratios', 'owl_allocation',
+           'owl_specs']
 
 # %% ../nbs/20_baselines.ipynb #92ea3739
 class InputStats:
@@ -126,6 +127,45 @@ def sparsegpt_(weight: Tensor,        # the weight, pruned and updated in place
     weight.copy_(from_rows(W, weight, in_dim))
     return from_rows(keep, weight, in_dim)
 
+# %% ../nbs/20_baselines.ipynb #onl0ad02
+def _tensor_slots(modules) -> list[tuple[nn.Module, str, bool]]:
+    "(module, name, is_parameter) of every parameter and buffer the modules hold directly, tied ones once."
+    seen, out = set(), []
+    for m in modules:
+        for kind, d in ((True, m._parameters), (False, m._buffers)):
+            for k, t in d.items():
+                if t is not None and id(t) not in seen: seen.add(id(t)); out.append((m, k, kind))
+    return out
+
+class Onload:
+    "Move the tensors `modules` hold directly to `device` (enter) and back to where each was (exit); `bytes` is what is onloaded now."
+    def __init__(self, modules, device, copy: bool = False):
+        self.slots, self.device, self.copy, self.homes, self.bytes = _tensor_slots(modules), torch.device(device), copy, [], 0
+    def _move(self, m, k, is_param, dev):
+        t = m._parameters[k] if is_param else m._buffers[k]
+        new = t.data.to(dev, copy=self.copy)
+        if is_param: t.data = new
+        else: m._buffers[k] = new
+        return t.device, t.numel() * t.element_size()
+    def __enter__(self):
+        self.homes = [self._move(m, k, p, self.device) for m, k, p in self.slots]
+        self.bytes = sum(b for _, b in self.homes); return self
+    def __exit__(self, *exc):
+        for (m, k, p), (home, _) in zip(self.slots, self.homes): self._move(m, k, p, home)
+        self.bytes = 0
+
+def outside_blocks(model: nn.Module) -> list[nn.Module]:
+    "The modules of `model` that are not inside its decoder blocks (embeddings, final norm, rotary tables, LM head)."
+    _, blocks = decoder_blocks(model)
+    inside = {id(m) for b in blocks for m in b.modules()} | {id(blocks)}
+    return [m for m in model.modules() if id(m) not in inside]
+
+def onload_needed(model: nn.Module, device) -> bool:
+    "Whether the walk must move blocks: `device` is given and is not where the blocks are."
+    if device is None: return False
+    _, blocks = decoder_blocks(model)
+    return torch.device(device) != next(blocks[0].parameters()).device
+
 # %% ../nbs/20_baselines.ipynb #65cea99d
 class _Stop(Exception):
     "Raised by the capture hook: the blocks' inputs are recorded, the rest of the forward is not needed."
@@ -137,11 +177,29 @@ def _hidden_and_rest(args: tuple, kwargs: dict):
     if "hidden_states" not in kw: raise ValueError("The model called its first block without hidden states (positional or `hidden_states=`): this architecture is not supported by the sequential pruner.")
     return kw.pop("hidden_states"), (), kw, True
 
+# %% ../nbs/20_baselines.ipynb #blkinp02
 class BlockInputs:
     "Inputs of block 0 for the calibration windows (batches), and what the model passes to every block besides them."
-    def __init__(self, model: nn.Module, calib: Tensor, batch_size: int = 4):
+    def __init__(self, model: nn.Module, calib: Tensor, batch_size: int = 4,
+                 onload: tuple | None = None):   # (device, copy): run the capture there, moving each block in and out
         _, self.blocks = decoder_blocks(model)
-        dev = next(model.parameters()).device
+        if onload is None:
+            self._capture(model, calib, batch_size, next(model.parameters()).device); return
+        device, copy = onload
+        def block_in(b):
+            def pre(module, args, kwargs): b._elsa_onload = Onload(b.modules(), device, copy).__enter__()
+            return pre
+        def block_out(module, args, out): module._elsa_onload.__exit__(); del module._elsa_onload
+        hooks = []
+        with Onload(outside_blocks(model), device, copy):
+            try:
+                for b in self.blocks:   # the capture hooks run first (prepended): a block the capture stops at is never moved
+                    hooks += [b.register_forward_pre_hook(block_in(b), with_kwargs=True), b.register_forward_hook(block_out)]
+                self._capture(model, calib, batch_size, torch.device(device))
+            finally:
+                for h in hooks: h.remove()
+
+    def _capture(self, model: nn.Module, calib: Tensor, batch_size: int, dev):
         self.hidden, self.shapes, self.context = [], [], {}   # context: batch shape -> [(args, kwargs, as_kw) per block]
         rec = {}
         def hook(i):
@@ -151,7 +209,7 @@ class BlockInputs:
                 rec["blocks"].append((rest, kw, as_kw))
                 if i >= rec["stop"]: raise _Stop
             return f
-        handles = [b.register_forward_pre_hook(hook(i), with_kwargs=True) for i, b in enumerate(self.blocks)]
+        handles = [b.register_forward_pre_hook(hook(i), with_kwargs=True, prepend=True) for i, b in enumerate(self.blocks)]
         try:
             for j in range(0, len(calib), batch_size):
                 x = calib[j:j + batch_size].to(dev)
@@ -192,29 +250,40 @@ def sequential(model: nn.Module,     # a causal LM (run on its own device, in ev
                batch_size: int = 4,  # windows per forward
                progress: bool = True,  # show a progress bar over the blocks
                desc: str = "blocks",   # its label
+               device=None,            # onload one block at a time to this device (None: run where the model is)
+               copy: bool = False,     # (tests) onload by copying even when `device` is the model's own
+               meter: dict | None = None,  # filled with the peak bytes onloaded: {'blocks': one block's, 'outside': the rest's}
               ) -> None:
     "Visit the blocks in order with the input statistics of their linear layers, feeding each block the outputs of the (pruned) blocks before it."
     prefix, blocks = decoder_blocks(model)
     mods = prunable_modules(model)
+    onload = (device, copy) if copy or onload_needed(model, device) else None
     was_training = model.training
     model.eval()
     try:
-        inputs = BlockInputs(model, calib, batch_size)
+        inputs = BlockInputs(model, calib, batch_size, onload)
         hidden = inputs.hidden
         for i in tqdm(range(len(blocks)), desc=desc, disable=not progress, leave=False):
-            own = {n: m for n, m in mods.items() if n.startswith(f"{prefix}.{i}.")}
-            stats, cache = {n: InputStats(gram) for n in own}, {}
-            handles = [m.register_forward_hook(_stats_hook(stats[n], cache)) for n, m in own.items()]
-            try:
-                outs = []
-                for j, h in enumerate(hidden):
-                    outs.append(inputs.run(i, j, h)); cache.clear()
-            finally:
-                for hd in handles: hd.remove()
-                cache.clear()
-            if visit(i, {n: (own[n], stats[n]) for n in own}) and i < len(blocks) - 1:
-                outs = [inputs.run(i, j, h) for j, h in enumerate(hidden)]   # the pruned block's outputs feed block i+1
-            hidden = outs
+            with Onload(blocks[i].modules(), *onload) if onload else contextlib.nullcontext() as on:
+                if meter is not None and on is not None: meter["blocks"] = max(meter.get("blocks", 0), on.bytes)
+                own = {n: m for n, m in mods.items() if n.startswith(f"{prefix}.{i}.")}
+                stats, cache = {n: InputStats(gram) for n in own}, {}
+                handles = [m.register_forward_hook(_stats_hook(stats[n], cache)) for n, m in own.items()]
+                try:
+                    outs = []
+                    for j, h in enumerate(hidden):
+                        outs.append(inputs.run(i, j, h)); cache.clear()
+                finally:
+                    for hd in handles: hd.remove()
+                    cache.clear()
+                if visit(i, {n: (own[n], stats[n]) for n in own}) and i < len(blocks) - 1:
+                    outs = [inputs.run(i, j, h) for j, h in enumerate(hidden)]   # the pruned block's outputs feed block i+1
+                if meter is not None:
+                    meter["activations"] = max(meter.get("activations", 0), sum(x.numel() * x.element_size() for x in hidden + outs))
+                hidden = outs
+        if meter is not None and onload:
+            meter["outside"] = sum(t.numel() * t.element_size() for m, k, p in _tensor_slots(outside_blocks(model))
+                                   for t in [m._parameters[k] if p else m._buffers[k]])
     finally: model.train(was_training)
 
 # %% ../nbs/20_baselines.ipynb #d8cf3a24
@@ -251,6 +320,9 @@ def prune(model: nn.Module,                 # a causal LM, pruned in place
           specs: dict[str, SparsitySpec] | None = None,  # per-matrix specs overriding `spec` (e.g. `owl_specs`)
           progress: bool = True,            # progress bar over the blocks
           batch_size: int = 4,              # calibration windows per forward
+          device=None,                      # Wanda/SparseGPT: onload one block at a time to this device (None: where the model is)
+          copy: bool = False,               # (tests) onload by copying even when `device` is the model's own
+          meter: dict | None = None,        # filled with the peak bytes onloaded (see `sequential`)
          ) -> dict[str, Tensor]:
     "One-shot pruning of `model` in place; returns {weight name: keep-mask}."
     if method not in PRUNERS: raise ValueError(f"Unknown pruning method {method!r}: use one of {', '.join(PRUNERS)}.")
@@ -267,12 +339,13 @@ def prune(model: nn.Module,                 # a causal LM, pruned in place
             elif method == "wanda": masks[wn] = wanda_(m.weight, st.norms, plan[wn], dims[wn])
             else: masks[wn] = sparsegpt_(m.weight, st.hessian(), plan[wn], dims[wn])
         return True
-    sequential(model, calib, visit, gram=method == "sparsegpt", batch_size=batch_size, progress=progress, desc=method)
-    return {n: masks[n] for n in plan}
+    sequential(model, calib, visit, gram=method == "sparsegpt", batch_size=batch_size, progress=progress, desc=method, device=device, copy=copy, meter=meter)
+    home = prunable(model)
+    return {n: masks[n].to(home[n].device) for n in plan}   # made on the device the block was onloaded to
 
 # %% ../nbs/20_baselines.ipynb #96a25288
 @torch.no_grad()
-def outlier_ratios(model: nn.Module, calib: Tensor, M: float = 5.0, batch_size: int = 4, progress: bool = True) -> list[float]:
+def outlier_ratios(model: nn.Module, calib: Tensor, M: float = 5.0, batch_size: int = 4, progress: bool = True, device=None) -> list[float]:
     "OWL's LOD: per block, the fraction of Wanda scores |W_ij|*||X_j|| above M times the block's mean score (dense model)."
     dims, lod = input_dims(model), []
     def visit(i, layer):
@@ -280,7 +353,7 @@ def outlier_ratios(model: nn.Module, calib: Tensor, M: float = 5.0, batch_size: 
         lod.append(float((s > M * s.mean()).float().mean()))
         return False
     _check_calib(calib, "owl")
-    sequential(model, calib, visit, batch_size=batch_size, progress=progress, desc="outliers")
+    sequential(model, calib, visit, batch_size=batch_size, progress=progress, desc="outliers", device=device)
     return lod
 
 def owl_allocation(lod: list[float], ratio: float, lam: float = 0.08) -> list[float]:
@@ -298,9 +371,9 @@ def owl_allocation(lod: list[float], ratio: float, lam: float = 0.08) -> list[fl
 def owl_specs(model: nn.Module, calib: Tensor, spec: SparsitySpec,
               lam: float = 0.08,    # OWL's lambda: the most and the least pruned block are 2 lam apart
               M: float = 5.0,       # outlier threshold, in multiples of the block's mean Wanda score
-              batch_size: int = 4, progress: bool = True) -> dict[str, SparsitySpec]:
+              batch_size: int = 4, progress: bool = True, device=None) -> dict[str, SparsitySpec]:
     "Per-matrix unstructured specs with OWL's block allocation around `spec.ratio` (pass them to `prune(..., specs=)`)."
     if spec.nm is not None: raise ValueError(f"OWL allocates unstructured ratios, but the spec is {spec.pattern}: use an unstructured spec.")
     prefix, _ = decoder_blocks(model)
-    ratios = owl_allocation(outlier_ratios(model, calib, M, batch_size, progress), spec.ratio, lam)
+    ratios = owl_allocation(outlier_ratios(model, calib, M, batch_size, progress, device), spec.ratio, lam)
     return {n: replace(spec, ratio=ratios[int(n[len(prefix) + 1:].split(".")[0])]) for n in prunable(model)}

@@ -78,7 +78,8 @@ def cmd_eval(a):
     return r
 
 def cmd_prune(a):
-    s = execute(spec_from_args(a), a.out, resume=a.resume, save_model=a.save_model, progress=not a.no_progress, distributed=a.distributed, log=a.log)
+    s = execute(spec_from_args(a), a.out, resume=a.resume, save_model=a.save_model, progress=not a.no_progress, distributed=a.distributed, log=a.log,
+                onload=a.onload)
     if s is not None: print("\n" + format_summary(s))
     return s
 
@@ -141,6 +142,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue the unfinished run in --out from its last checkpoint")
     r.add_argument("--distributed", action="store_true",
                    help="train sharded with FSDP2 over the processes of `torchrun --nproc_per_node=N -m elsa_wb.cli ...` or `accelerate launch` (elsa, +ft)")
+    r.add_argument("--onload", action="store_true",
+                   help="Wanda/SparseGPT/OWL: keep the model on the CPU and move one decoder block at a time to --device (a 7B model's SparseGPT on a 24 GB GPU); the pruned model then moves there")
     _run_options(r); r.set_defaults(fn=cmd_prune)
     c = sub.add_parser("compare", help="every method x sparsity as a run directory under --out, a dense row, a table and a figure (resumable)")
     c.add_argument("--sparsity", nargs="+", default=None, help=f"sparsities: ratios, percentages or N:M (default {' '.join(SPARSITIES)})")

@@ -157,9 +157,9 @@ def check(self: RunSpec, distributed: bool = False) -> RunSpec:
     return self
 
 # %% ../nbs/41_run.ipynb #23c71c87
-def load_for_run(spec: RunSpec):
-    "Step 1: the model and tokenizer, on the run's device, with the texts it reads tokenised before the clock starts."
-    model, tok = load_model(spec.model, dtype=spec.elsa.dtype, device=resolve_device(spec.elsa.device),
+def load_for_run(spec: RunSpec, onload: bool = False):
+    "Step 1: the model and tokenizer, on the run's device (on the CPU with `onload`), with the texts it reads tokenised before the clock starts."
+    model, tok = load_model(spec.model, dtype=spec.elsa.dtype, device="cpu" if onload else resolve_device(spec.elsa.device),
                             revision=spec.revision, trust_remote_code=spec.trust_remote_code)
     splits = ("train", "validation") if spec.training_config() else ("train",) if spec.needs_calib else ()
     for split in splits: eval_tokens(tok, corpus(spec.train_text, split))
@@ -188,13 +188,13 @@ def calibrate(spec: RunSpec, tok) -> torch.Tensor | None:
     if not spec.needs_calib: return None
     return calibration_windows(tok, corpus(spec.train_text, "train"), spec.elsa.calib_windows, spec.elsa.calib_seqlen, seed=spec.elsa.seed)
 
-def allocate(spec: RunSpec, model, calib, progress: bool = True) -> dict | None:
-    "Step 3: OWL's per-matrix specs (None: the uniform spec)."
-    return owl_specs(model, calib, spec.spec, progress=progress) if spec.owl and spec.method != DENSE else None
+def allocate(spec: RunSpec, model, calib, progress: bool = True, device=None) -> dict | None:
+    "Step 3: OWL's per-matrix specs (None: the uniform spec); `device`: onload one block at a time there."
+    return owl_specs(model, calib, spec.spec, progress=progress, device=device) if spec.owl and spec.method != DENSE else None
 
-def prune_once(spec: RunSpec, model, calib, specs, progress: bool = True) -> dict | None:
-    "Step 4: the one-shot pruner's masks (the +ft controls' too); None for elsa and dense."
-    return prune(model, spec.one_shot, spec.spec, calib, specs=specs, progress=progress) if spec.one_shot else None
+def prune_once(spec: RunSpec, model, calib, specs, progress: bool = True, device=None) -> dict | None:
+    "Step 4: the one-shot pruner's masks (the +ft controls' too); None for elsa and dense. `device`: onload one block at a time there."
+    return prune(model, spec.one_shot, spec.spec, calib, specs=specs, progress=progress, device=device) if spec.one_shot else None
 
 # %% ../nbs/41_run.ipynb #0f6d799f
 def train(spec: RunSpec, run: RunDir, model, tok, masks, calib, specs, callbacks=(), progress: bool = True,
@@ -308,9 +308,11 @@ def execute(spec: RunSpec,               # what to run
             callbacks=(),                # more event sinks for the training loop (live views, a stop check)
             distributed: bool = False,   # train sharded with FSDP2 over the processes of a torchrun / accelerate launch
             log=(),                      # experiment trackers that also get every event (events.TRACKERS: "tensorboard" -> out/tensorboard)
+            onload: bool = False,        # keep the model on the CPU while the one-shot method moves one block at a time to the device; then move it there
            ) -> dict | None:
     "Carry out `spec` into run directory `out`; returns the summary (also written to summary.json; None on processes > 0)."
     spec.check(distributed)
+    if onload and distributed: raise ValueError("--onload is for one process (a one-shot method on one GPU); under --distributed FSDP2 already shards the model.")
     run = RunDir(out, create=True)
     trackers = tracker_sinks(log, run.path) if _rank() == 0 else []   # checked now; they write nothing before the first event
     if distributed: join_launch(spec, run)
@@ -319,17 +321,19 @@ def execute(spec: RunSpec,               # what to run
     if distributed:
         import torch.distributed as dist; dist.barrier()   # every process has checked `out` before process 0 writes into it
     if finished is not None: return finished
-    model, tok = load_for_run(spec)
+    model, tok = load_for_run(spec, onload)
     check_loaded(spec, model, tok)
+    device = resolve_device(spec.elsa.device) if onload else None   # where the blocks go one at a time
     with run.lock() if main else contextlib.nullcontext():   # from here on this process owns `out`
         if main and (finished := run.claim(config, resume, reuse)) is not None: return finished   # finished meanwhile by another process
         if main: run.start(config, resume)
         earlier = run.elapsed() if resume else 0.0
         t0 = time.time()
         calib = calibrate(spec, tok)
-        specs = allocate(spec, model, calib, progress)
+        specs = allocate(spec, model, calib, progress, device)
         rms = weight_rms(model)   # the lr rule reads the dense weights, for every arm (the +ft controls are pruned next)
-        masks = prune_once(spec, model, calib, specs, progress)
+        masks = prune_once(spec, model, calib, specs, progress, device)
+        if onload: model.to(device); masks = masks and {n: m.to(device) for n, m in masks.items()}   # pruned: evaluated (and trained) there
         try:
             model, trained = train(spec, run, model, tok, masks, calib, specs, [*callbacks, *trackers], progress, resume, distributed, rms)
             if model is None: return None   # a distributed run's other processes

@@ -371,3 +371,18 @@ def test_moe_model_is_refused_not_half_pruned(cli, tmp_path):
     line = error_line(cli("prune", "--method", "magnitude", "--model", tmp_path / "moe", "--sparsity", "0.5", "--out", out, "--ppl-seqlen", 64, "--no-progress"))
     assert "mixture-of-experts weights as 3-D tensors" in line and "model.layers.0.mlp.experts" in line, line
     assert not out.exists()
+
+
+def test_onload_prunes_exactly_as_in_place(cli, tmp_path):
+    "--onload (the model on the CPU, one block at a time on --device) ends with the same model and perplexity; with --distributed it is one sentence."
+    args = ["prune", "--method", "sparsegpt", "--owl", "--model", "tiny-llama", "--sparsity", "0.5", "--device", "cpu", "--calib-windows", 4,
+            "--calib-seqlen", 64, "--ppl-seqlen", 64, "--ppl-windows", 2, "--no-progress"]
+    for name, extra in (("plain", []), ("onload", ["--onload"])):
+        r = cli(*args, *extra, "--out", tmp_path / name)
+        assert r.returncode == 0, r.stderr
+    sa, sb = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("plain", "onload"))
+    assert sa["ppl"] == sb["ppl"] and sa["sparsity_report"] == sb["sparsity_report"]
+    ta, tb = (load_file(tmp_path / d / "model" / "model.safetensors") for d in ("plain", "onload"))
+    assert ta.keys() == tb.keys() and all(torch.equal(bits(ta[k]), bits(tb[k])) for k in ta)
+    line = error_line(cli("prune", "--method", "elsa", "--model", "tiny-llama", "--onload", "--distributed", "--out", tmp_path / "dist"))
+    assert "--onload is for one process" in line and not (tmp_path / "dist").exists()
