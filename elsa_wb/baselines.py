@@ -155,9 +155,11 @@ class Onload:
         self.bytes = 0
 
 def outside_blocks(model: nn.Module) -> list[nn.Module]:
-    "The modules of `model` that are not inside its decoder blocks (embeddings, final norm, rotary tables, LM head)."
+    "The modules of `model` that the forward runs before block 0 (embeddings, rotary tables; not the blocks, nor an untied LM head)."
     _, blocks = decoder_blocks(model)
     inside = {id(m) for b in blocks for m in b.modules()} | {id(blocks)}
+    head, emb = model.get_output_embeddings(), model.get_input_embeddings()
+    if head is not None and (emb is None or head.weight is not emb.weight): inside.add(id(head))   # the walk stops before it
     return [m for m in model.modules() if id(m) not in inside]
 
 def onload_needed(model: nn.Module, device) -> bool:

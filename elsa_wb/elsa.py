@@ -41,6 +41,8 @@ def low_bit_adam(name: str):
     "torchao's AdamW with 8- or 4-bit block-quantised moments (ELSA-L's optimizer); one sentence when torchao is missing."
     try: import torchao.optim as ao   # quietly: elsa_wb.models filters the kernel libraries it cannot load on a CPU machine
     except ImportError as e: raise ValueError(f"optimizer={name!r} needs torchao ({e}): pip install torchao, or use optimizer='adam'.") from None
+    # torch.compile of torchao's step warns once that its state class cannot be hashed for the compile cache: harmless
+    warnings.filterwarnings("ignore", message=r".*OptimState(8|4)bit does not implement _stable_hash_for_caching", category=UserWarning)
     return {"adam8bit": ao.AdamW8bit, "adam4bit": ao.AdamW4bit}[name]
 
 def make_optimizer(model: nn.Module, cfg: ElsaConfig, rms: dict[str, float] | None = None) -> torch.optim.Optimizer:
