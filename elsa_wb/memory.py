@@ -332,6 +332,7 @@ def fsdp_fit(model: "ModelShape | float",  # a shape, or a parameter count (then
              shard_admm: bool = True,      # z, u and masks on the local shards (elsa_wb) or whole on every process
              eval_batch: int = 4,          # windows per projected-loss evaluation forward (elsa_wb: 4); 0: no evaluation (the official code)
              calib_windows: int = 128,     # one-shot methods: calibration windows
+             onload: bool = False,         # one-shot methods: the model stays on the CPU, one block at a time (and the embeddings) on the GPU
              overhead_gb: float = OVERHEAD_GIB,
              **kw) -> dict:                # more options for `bytes_per_param` (z_dtype, u_dtype, master, optimizer, mask, ...)
     "Per-process memory (GiB) of `method` on `n_gpus` GPUs of `gpu_gb` GiB: the components, `total`, `headroom` and `fits`."
@@ -342,7 +343,8 @@ def fsdp_fit(model: "ModelShape | float",  # a shape, or a parameter count (then
     bp, bo = bytes_per_param(method, prunable=True, **kw), bytes_per_param(method, prunable=False, **kw)
     out = dict(model=shape.name, n_params=P, method=method, n_gpus=N)
     if kind == "oneshot":
-        out["states"] = (Pp * bp["total"] + (P - Pp) * bo["total"]) / N
+        held_p, held_o = (Pp / shape.layers, shape.root_params) if onload else (Pp, P - Pp)   # `elsa-wb prune --onload`: one block
+        out["states"] = (held_p * bp["total"] + held_o * bo["total"]) / N
         peak = dict(working_set=oneshot_working_set(method, shape, calib_windows, seqlen, master=kw.get("master", "fp32"))["total"])
     else:
         whole = sum(v for k, v in bp.items() if k in ("z", "u", "masks", "h")) if not shard_admm else 0.0

@@ -18,6 +18,7 @@ README.md as an invisible comment. The tables (RENDERERS):
                                           rows; default the ones measured at several budgets)
     export    bench/results/export.json   bytes on disk of the dense and compressed-tensors exports (dtype=float32: fp32)
     claim     bench/results/claim.json    ELSA's CPU recipe against the control over seeds (bench/claim.py report)
+    gpu7b     elsa_wb.memory + bench/results/onload.json   what the 7B commands need per GPU (the memory model), onloading's peak
 
 An unknown marker or a missing JSON (but demo.json) is an error: a README must not silently lose a table.
 nbs/92_results.ipynb imports these renderers, so the chapter and the README show the same tables.
@@ -206,6 +207,26 @@ def claim_table(c: list[dict]) -> str:
             "the calibration sample and the data order); ELSA and the control are paired by seed, same tokens." + note + "*")
 
 
+def gpu7b(root: Path = ROOT) -> str:
+    "What each 7B command needs per GPU, from elsa_wb.memory's model (fsdp_fit), and the onloading bench's accounted peak."
+    from elsa_wb.memory import fsdp_fit, LLAMA2_7B, GPU_GIB, SETUPS
+    rows = []
+    for what, n, gpu, method, kw in (("SparseGPT, whole model on the GPU", 1, 24, "sparsegpt", dict(master="bf16")),
+                                     ("SparseGPT `--onload` (one block at a time)", 1, 24, "sparsegpt", dict(master="bf16", onload=True)),
+                                     ("ELSA, FSDP2 (`--distributed`)", 4, GPU_GIB["A100-80GB"], "elsa", SETUPS["elsa_wb"]),
+                                     ("ELSA + activation checkpointing", 4, GPU_GIB["A100-80GB"], "elsa", dict(SETUPS["elsa_wb"], checkpointing=True)),
+                                     ("ELSA, FP8 z / bf16 u + checkpointing", 4, GPU_GIB["A100-80GB"], "elsa",
+                                      dict(SETUPS["elsa_wb"], checkpointing=True, z_dtype="fp8_e4m3_sparse", u_dtype="bf16"))):
+        f = fsdp_fit(LLAMA2_7B, n, gpu, method, **kw)
+        rows.append([what, f"{n} x {gpu:.0f} GiB", f"{f['total']:.1f}", "yes" if f["fits"] else "**no**"])
+    o = load("onload.json", root)
+    return (md_table(["LLaMA-2-7B, paper protocol (2048-token windows)", "GPUs", "GiB per GPU (model)", "fits"], rows, right_from=2)
+            + f"\n\n*`elsa_wb.memory.fsdp_fit` (nbs/62_memory.ipynb: states, working set or activations, 2 GiB overhead). "
+            f"`bench/onload.py` ({day(o.get('time'))}, {o['model']}, {o['n_params'] / 1e6:,.0f}M parameters): onloaded, the pruning "
+            f"device holds {o['accounted_peak_over_model']:.0%} of the model's bytes at its peak (one block, the embeddings, the calibration "
+            f"activations; accounted on the CPU, same masks: {o['same_masks']}); the GPU measurement is in bench/gpu.sh.*")
+
+
 def demo(root: Path = ROOT) -> str:
     "`make demo`'s table from bench/results/demo.json, or one sentence asking to run it."
     if not (Path(root) / RESULTS / "demo.json").exists():
@@ -241,7 +262,7 @@ def export(root: Path = ROOT, dtype: str = "bfloat16") -> str:
             f"{mb(e['unpruned_weight_bytes'][dtype])} in {dtype}. From bench/results/export.json (`python bench/export.py` at {e['git_commit'][:8]}, {day(e['environment']['time'])}).*")
 
 
-RENDERERS = dict(demo=demo, quality=quality, recipe=recipe, budget=budget, export=export, claim=claim)
+RENDERERS = dict(demo=demo, quality=quality, recipe=recipe, budget=budget, export=export, claim=claim, gpu7b=gpu7b)
 
 
 def render(line: str, root: Path = ROOT) -> str | None:
