@@ -207,7 +207,8 @@ def report_text(recs: list[dict]) -> str:
             b = lambda x, k: f"{x['bytes_as_run'][k]['total']:.2f}" if x and x.get("bytes_as_run") else "-"
             lines.append(f"| {r['sparsity']:.0%} | {r['seed']} | {ref['ppl']:,.1f} |" if ref else f"| {r['sparsity']:.0%} | {r['seed']} | - |")
             lines[-1] += f" {r['ppl']:,.1f} | {r['ppl'] / ref['ppl']:.3f}x |" if ref else f" {r['ppl']:,.1f} | - |"
-            lines[-1] += f" {b(ref, 'prunable')}, {b(r, 'prunable')} | {b(ref, 'model')}, {b(r, 'model')} |"
+            fp32 = ref if ref and ref.get("bytes_as_run") else next((x for x in seeds if x["method"] == "elsa" and x.get("bytes_as_run")), None)
+            lines[-1] += f" {b(fp32, 'prunable')}, {b(r, 'prunable')} | {b(fp32, 'model')}, {b(r, 'model')} |"   # fp32 states: the same bytes at any sparsity
     commits = sorted({r["git_commit"] for r in recs})
     lines += ["", f"Cells: {len(recs)} records in bench/results/claim/ (one per finished cell, measured at commits {', '.join(c[:10] for c in commits)}).", ""]
     return "\n".join(lines)
