@@ -209,6 +209,16 @@ def report_text(recs: list[dict]) -> str:
             lines[-1] += f" {r['ppl']:,.1f} | {r['ppl'] / ref['ppl']:.3f}x |" if ref else f" {r['ppl']:,.1f} | - |"
             fp32 = ref if ref and ref.get("bytes_as_run") else next((x for x in seeds if x["method"] == "elsa" and x.get("bytes_as_run")), None)
             lines[-1] += f" {b(fp32, 'prunable')}, {b(r, 'prunable')} | {b(fp32, 'model')}, {b(r, 'model')} |"   # fp32 states: the same bytes at any sparsity
+    peer = [r for r in recs if r["study"] == "peer"]
+    if peer:
+        lines += ["", "## A peer's implementation beside ours (bench/peer.py: llm-compressor on the same windows)", "",
+                  "| method | sparsity | peer | ours | peer Austen | ours Austen | mask IoU with ours (mean, min) |", "|---|---:|---:|---:|---:|---:|---|"]
+        for r in sorted(peer, key=lambda r: (r["method"], r["sparsity"])):
+            ours = next((x for x in recs if x["cell"] == r["cell"].removeprefix("peer-")), None)
+            iou = r.get("mask_iou_vs_ours") or {}
+            lines.append(f"| {r['method']} | {r['sparsity']:.0%} | {r['ppl']:,.1f} | {ours['ppl']:,.1f} |" if ours else f"| {r['method']} | {r['sparsity']:.0%} | {r['ppl']:,.1f} | - |")
+            lines[-1] += (f" {r['ppl_austen']:,.1f} | {ours['ppl_austen']:,.1f} |" if ours else f" {r['ppl_austen']:,.1f} | - |")
+            lines[-1] += f" {iou.get('mean', float('nan')):.3f}, {iou.get('min', float('nan')):.3f} |"
     commits = sorted({r["git_commit"] for r in recs})
     lines += ["", f"Cells: {len(recs)} records in bench/results/claim/ (one per finished cell, measured at commits {', '.join(c[:10] for c in commits)}).", ""]
     return "\n".join(lines)
