@@ -120,6 +120,8 @@ def _run_options(q):
                         "trackio (its local store, project = OUT's folder; `trackio show`)")
     _protocol_options(q, "ppl-"); add_config_options(q)
 
+
+# %% ../nbs/70_cli.ipynb #clip0002
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="elsa-wb", description="elsa_wb: extreme LLM pruning with ELSA (surrogate-free ADMM) beside one-shot methods.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
