@@ -357,11 +357,14 @@ def save_figure(fig, path: str | Path, width: int = 1000, height: int = 600) -> 
     "Write a plotly figure as PNG or SVG (by `path`'s suffix) through kaleido and a headless Chrome/Chromium; returns the path."
     p = Path(path); fmt = p.suffix.lstrip(".").lower()
     if fmt not in FIGURE_FORMATS: raise ValueError(f"Cannot save a figure as {p.name!r}: name a .png or .svg file.")
-    try: data = fig.to_image(format=fmt, width=width, height=height)
-    except RuntimeError as e:
-        if "Chrome" not in str(e): raise
-        raise RuntimeError(f"Saving a figure as {fmt.upper()} needs Chrome or Chromium, which kaleido did not find: install it "
-                           "(Debian: apt-get install chromium) or set BROWSER_PATH to its executable.") from None
+    for attempt in range(3):
+        try: data = fig.to_image(format=fmt, width=width, height=height); break
+        except RuntimeError as e:
+            # kaleido can query its page before the page's scripts ran (a busy machine): "kaleido_scopes is not defined"; try again
+            if "kaleido_scopes is not defined" in str(e) and attempt < 2: continue
+            if "Chrome" not in str(e): raise
+            raise RuntimeError(f"Saving a figure as {fmt.upper()} needs Chrome or Chromium, which kaleido did not find: install it "
+                               "(Debian: apt-get install chromium) or set BROWSER_PATH to its executable.") from None
     return atomic_write(p, data)
 
 # %% ../nbs/50_views.ipynb #335ff26f
