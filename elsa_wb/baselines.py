@@ -185,6 +185,7 @@ class BlockInputs:
     def __init__(self, model: nn.Module, calib: Tensor, batch_size: int = 4,
                  onload: tuple | None = None):   # (device, copy): run the capture there, moving each block in and out
         _, self.blocks = decoder_blocks(model)
+        self.outside_bytes = 0   # bytes of the modules before block 0 onloaded during the capture
         if onload is None:
             self._capture(model, calib, batch_size, next(model.parameters()).device); return
         device, copy = onload
@@ -193,7 +194,8 @@ class BlockInputs:
             return pre
         def block_out(module, args, out): module._elsa_onload.__exit__(); del module._elsa_onload
         hooks = []
-        with Onload(outside_blocks(model), device, copy):
+        with Onload(outside_blocks(model), device, copy) as outside:
+            self.outside_bytes = outside.bytes
             try:
                 for b in self.blocks:   # the capture hooks run first (prepended): a block the capture stops at is never moved
                     hooks += [b.register_forward_pre_hook(block_in(b), with_kwargs=True), b.register_forward_hook(block_out)]
@@ -283,9 +285,7 @@ def sequential(model: nn.Module,     # a causal LM (run on its own device, in ev
                 if meter is not None:
                     meter["activations"] = max(meter.get("activations", 0), sum(x.numel() * x.element_size() for x in hidden + outs))
                 hidden = outs
-        if meter is not None and onload:
-            meter["outside"] = sum(t.numel() * t.element_size() for m, k, p in _tensor_slots(outside_blocks(model))
-                                   for t in [m._parameters[k] if p else m._buffers[k]])
+        if meter is not None and onload: meter["outside"] = inputs.outside_bytes
     finally: model.train(was_training)
 
 # %% ../nbs/20_baselines.ipynb #d8cf3a24
