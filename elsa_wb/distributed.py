@@ -15,11 +15,12 @@ from .sparsity import SparsitySpec, DTensor, local_tensor
 from .admm import ADMM
 from .config import ElsaConfig, resolve_device
 from .elsa import Elsa, start_masks, weight_rms, master_dtype, rng_state, set_rng_state
-from .models import decoder_blocks, cast_parameters
+from .models import decoder_blocks, cast_parameters, prunable
 from .files import atomic_write, read_json
 
 # %% auto #0
-__all__ = ['kth_smallest', 'distributed_keep_mask', 'init_distributed', 'shard_model', 'local_part', 'ShardedADMM',
+__all__ = ['kth_smallest', 'distributed_keep_mask', 'init_distributed', 'shard_model', 'local_part', 'ShardedADMM', 'from_rank0',
+           'skeleton', 'is_skeleton', 'load_on_rank0', 'materialize_from_rank0', 'scatter_from_rank0',
            'DistributedElsa']
 
 # %% ../nbs/30_distributed.ipynb #56930c23
@@ -90,6 +91,7 @@ def shard_model(model: nn.Module, mesh) -> nn.Module:
 def local_part(full: Tensor, param) -> Tensor:
     "The entries of `full` (a tensor shaped like `param`) that this process's shard of `param` holds."
     if not isinstance(param, DTensor): return full
+    if isinstance(full, DTensor): return full.to_local()   # already placed (`scatter_from_rank0`)
     from torch.distributed.tensor import Shard
     (pl,) = param.placements
     if not isinstance(pl, Shard): return full
@@ -117,12 +119,56 @@ class ShardedADMM(ADMM):
                              f"use per-tensor unstructured sparsity or one process for this model.")
         return super()._select(name, score)   # every output row lies whole on one process
 
-# %% ../nbs/30_distributed.ipynb #f5dc7bdf
+# %% ../nbs/30_distributed.ipynb #0ne0c0pz
 def _shard_like(t: Tensor, like) -> Tensor:
     "This process's shard `t` (any dtype) as a DTensor placed like the sharded weight `like` (a plain tensor stays plain)."
     if not isinstance(like, DTensor): return t
     return DTensor.from_local(t, like.device_mesh, like.placements, run_check=False, shape=like.shape, stride=like.stride())
 
+def from_rank0(obj=None):
+    "Process 0's `obj` on every process (any picklable object; a collective call)."
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+def skeleton(config, dtype, name: str | None = None) -> nn.Module:
+    "The causal LM `config` describes, built on the meta device: its parameters' names, shapes and dtypes, no storage."
+    from transformers import AutoModelForCausalLM
+    with torch.device("meta"): model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    if name: model._elsa_wb_name = name
+    return model.eval()
+
+def is_skeleton(model: nn.Module) -> bool: return any(p.is_meta for p in model.parameters())
+
+def load_on_rank0(load) -> tuple:
+    "`load()` -> (model, tokenizer) on process 0 only; the others get its tokenizer and a `skeleton` of its model (a collective call)."
+    if dist.get_rank() == 0:
+        try: model, tok = load()
+        except ValueError as e: from_rank0((None, None, None, None, str(e))); raise
+        from_rank0((model.config, model.dtype, getattr(model, "_elsa_wb_name", None), tok, None))
+        return model, tok
+    config, dtype, name, tok, error = from_rank0()
+    if error: raise ValueError(error)
+    return skeleton(config, dtype, name), tok
+
+def materialize_from_rank0(model: nn.Module, full_state: dict, device) -> nn.Module:
+    "Fill the sharded `model` (process 0's weights or a skeleton elsewhere) with process 0's `full_state` (ignored on the others)."
+    from torch.distributed.checkpoint.state_dict import set_model_state_dict, StateDictOptions
+    if is_skeleton(model): model.to_empty(device=device)
+    set_model_state_dict(model, full_state if dist.get_rank() == 0 else {}, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
+    with torch.no_grad():
+        for b in model.buffers(): dist.broadcast(b, src=0)   # RoPE's inverse frequencies are in no state dict
+    return model
+
+def scatter_from_rank0(full: Tensor | None, like) -> Tensor:
+    "Process 0's `full` tensor (a mask shaped like the sharded weight `like`; None elsewhere) as a DTensor placed like `like`."
+    from torch.distributed.tensor import distribute_tensor
+    if not isinstance(like, DTensor): return from_rank0(full)
+    dev = local_tensor(like).device
+    wire = full.to(dev).view(torch.uint8) if dist.get_rank() == 0 else torch.empty(like.shape, dtype=torch.uint8, device=dev)  # gloo has no bool
+    return _shard_like(distribute_tensor(wire, like.device_mesh, like.placements, src_data_rank=0).to_local().view(full.dtype if full is not None else torch.bool), like)
+
+# %% ../nbs/30_distributed.ipynb #f5dc7bdf
 class DistributedElsa(Elsa):
     "ELSA on the processes of a torchrun/accelerate job, the model sharded with FSDP2 (`DistributedElsa(model, cfg).fit(stream)`)."
     admm_class = ShardedADMM
@@ -139,10 +185,16 @@ class DistributedElsa(Elsa):
         if cfg.optimizer != "adam" or cfg.mask_storage != "bool":   # torchao's quantised moments and packed masks are not sharded (yet)
             raise ValueError(f"optimizer={cfg.optimizer!r} and mask_storage={cfg.mask_storage!r} (ELSA-L) run on one process: under --distributed use "
                              "--optimizer adam --mask-storage bool (the low-precision z and u, --z-dtype and --u-dtype, are sharded as usual).")
-        if dense_rms is None: dense_rms = weight_rms(model)   # the lr rule's input, from the full dense model
-        if init_masks is None: init_masks = start_masks(model, cfg, calib, specs)   # the one-shot init on the full model, the same everywhere
-        cast_parameters(model.to(resolve_device(cfg.device)), master_dtype(cfg.dtype))   # fp32 master weights for a 16-bit run, sharded
-        shard_model(model, self.mesh)
+        if self.rank == 0:   # process 0's whole model is the source of everything that needs one (the others may hold a skeleton)
+            if dense_rms is None: dense_rms = weight_rms(model)   # the lr rule's input, from the dense model
+            if init_masks is None: init_masks = start_masks(model, cfg, calib, specs)   # the one-shot init
+        dense_rms, specs, masked = from_rank0((dense_rms, specs, sorted(init_masks or ())))
+        cast_parameters(model, master_dtype(cfg.dtype))   # fp32 master weights for a 16-bit run (a skeleton's cast costs nothing)
+        full = model.state_dict() if self.rank == 0 else {}   # kept alive through sharding: FSDP2 copies each parameter's rows out
+        materialize_from_rank0(shard_model(model, self.mesh), full, resolve_device(cfg.device))   # FSDP2 moves each shard to the mesh's device
+        del full
+        weights = prunable(model)
+        init_masks = {n: scatter_from_rank0(init_masks[n] if self.rank == 0 else None, weights[n]) for n in masked} or None
         super().__init__(model, cfg, callbacks, checkpoint_dir, init_masks=init_masks, specs=specs, dense_rms=dense_rms)
 
     def next_batches(self, stream) -> list[Tensor]:

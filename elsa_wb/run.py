@@ -321,7 +321,10 @@ def execute(spec: RunSpec,               # what to run
     if distributed:
         import torch.distributed as dist; dist.barrier()   # every process has checked `out` before process 0 writes into it
     if finished is not None: return finished
-    model, tok = load_for_run(spec, onload)
+    if distributed:   # process 0 reads the weights; the others build a meta-device skeleton that FSDP2 fills shard by shard
+        from elsa_wb.distributed import load_on_rank0
+        model, tok = load_on_rank0(lambda: load_for_run(spec))
+    else: model, tok = load_for_run(spec, onload)
     check_loaded(spec, model, tok)
     device = resolve_device(spec.elsa.device) if onload else None   # where the blocks go one at a time
     with run.lock() if main else contextlib.nullcontext():   # from here on this process owns `out`
@@ -330,9 +333,11 @@ def execute(spec: RunSpec,               # what to run
         earlier = run.elapsed() if resume else 0.0
         t0 = time.time()
         calib = calibrate(spec, tok)
-        specs = allocate(spec, model, calib, progress, device)
-        rms = weight_rms(model)   # the lr rule reads the dense weights, for every arm (the +ft controls are pruned next)
-        masks = prune_once(spec, model, calib, specs, progress, device)
+        if main:   # on process 0 alone under --distributed: it holds the whole model, and DistributedElsa sends what it finds
+            specs = allocate(spec, model, calib, progress, device)
+            rms = weight_rms(model)   # the lr rule reads the dense weights, for every arm (the +ft controls are pruned next)
+            masks = prune_once(spec, model, calib, specs, progress, device)
+        else: specs = rms = masks = None
         if onload: model.to(device); masks = masks and {n: m.to(device) for n, m in masks.items()}   # pruned: evaluated (and trained) there
         try:
             model, trained = train(spec, run, model, tok, masks, calib, specs, [*callbacks, *trackers], progress, resume, distributed, rms)

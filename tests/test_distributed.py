@@ -53,6 +53,11 @@ def test_distributed_threshold_equals_kthvalue_on_the_gathered_tensor():
     assert r.stdout.count("OK") == 2
 
 
+def test_only_process_0_reads_the_model_and_the_others_build_a_skeleton():
+    r = run(torchrun(HERE / "dist_meta.py"), timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("OK") == 2, r.stdout
+
 def test_two_processes_give_the_single_process_result(runs):
     a, b = weights(runs["one"]), weights(runs["two"])
     assert a.keys() == b.keys()
