@@ -136,3 +136,22 @@ def test_claim_cells_pin_the_lr_they_compare():
     assert lr(seeds, "dense+ft-s0") == lr(seeds, "control-0.7-s0") == c.FULL_LR == lr(near, "control-fulllr-0.5-s0")
     assert abs(lr(near, "dense+ft-rule-s0") - c.FULL_LR / 10) < 1e-12 and abs(lr(near, "control-0.5-s0") - c.FULL_LR / 10) < 1e-12
     assert c.main(["seeds", "--only", "no-such-cell", "--cells", "/nonexistent"]) == 2
+
+
+def test_claim_heldout_is_the_runs_last_evaluation_and_is_paired_by_seed(tmp_path, monkeypatch):
+    "ppl_heldout comes from the run directory's last eval event (backfilled into older records); the table pairs ELSA with its control of the same seed."
+    c = load("claim")
+    runs, cells = tmp_path / "runs", tmp_path / "claim"; cells.mkdir()
+    base = json.loads((ROOT / "bench" / "results" / "claim" / "elsa-0.9-s0.json").read_text())
+    for cell, evals in (("elsa-0.9-s4", [50.0, 40.0]), ("control-0.9-s4", [30.0, 20.0]), ("elsa-0.9-s5", [9.0])):
+        r = {k: v for k, v in base.items() if k != "ppl_heldout"}
+        r.update(cell=cell, method=cell.split("-")[0], seed=int(cell[-1]), ppl=100.0 if cell.startswith("elsa") else 200.0)
+        (cells / f"{cell}.json").write_text(json.dumps(r))
+        (runs / cell).mkdir(parents=True)
+        (runs / cell / "metrics.jsonl").write_text("".join(json.dumps(dict(event="eval", step=i, sparse_ppl=v)) + "\n" for i, v in enumerate(evals)))
+    monkeypatch.setattr(c, "CELLS", cells)
+    assert c.backfill_heldout(runs) == ["control-0.9-s4", "elsa-0.9-s4", "elsa-0.9-s5"]
+    assert json.loads((cells / "elsa-0.9-s4.json").read_text())["ppl_heldout"] == 40.0   # the last evaluation, not the first
+    assert c.backfill_heldout(runs) == []   # records that have it are left alone
+    rows = [l for l in c.heldout_section(c.cell_records(cells)) if l.startswith("| 90%")]
+    assert rows == ["| 90% | 4 | 40.0 | 20.0 | 2.00x | 100.0 | 200.0 | 0.50x |"]   # s5 has no control: no row
