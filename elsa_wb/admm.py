@@ -13,7 +13,7 @@ from .lowprec import get_codec, cpu_threads, njit, prange, HAVE_NUMBA, pack_bits
 from .config import ElsaConfig, RHO_SCHEDULES
 
 # %% auto #0
-__all__ = ['STATS', 'SHIFT', 'N_BUCKETS', 'TOP_BUCKET', 'REASSOC', 'rho_at', 'ADMM', 'penalty_', 'prox_', 'fusable',
+__all__ = ['STATS', 'SHIFT', 'N_BUCKETS', 'TOP_BUCKET', 'REASSOC', 'SUB', 'rho_at', 'ADMM', 'penalty_', 'prox_', 'fusable',
            'fused_update', 'update', 'residuals', 'finalize', 'state_dict', 'load_state_dict']
 
 # %% ../nbs/04_admm.ipynb #3520d4f2
@@ -186,7 +186,7 @@ def _apply_chunk(w, u, h, z, prev, init, mask, scale, lo, hi, st):
         wi = w[i]
         v, s = _v_score(w, u, h, i, scale)
         above = np.uint8(not (s < hi))                      # kept (NaN too)
-        inside = np.uint8(s >= lo) & np.uint8(s < hi)       # the boundary bucket: `_settle` decides
+        inside = np.uint8(s >= lo) & np.uint8(s < hi)       # the boundary bucket: settled after
         zo, uo = z[i], u[i]
         zn = v * np.float32(above)                          # as v * mask in the general path (-0.0 where v < 0)
         zn = zo if inside else zn
@@ -212,27 +212,45 @@ def _boundary_chunk(mask, base, idx, j):
     return j
 
 # %% ../nbs/04_admm.ipynb #f5a0000a
+SUB = 11   # the second histogram's bits: the 11 bits below the boundary bucket's, 2,048 sub-buckets
+
 @njit(nogil=True, cache=True)
-def _settle(w, u, h, z, prev, init, mask, scale, need, idx, st):
-    "Decide the boundary bucket's entries (positions idx): the `need` lowest (score, position) dropped, the rest kept."
-    keys = np.empty(idx.size, np.uint64)
+def _boundary_scores(w, u, h, idx, scale, vs, bits):
+    "v and the score's bits of the boundary entries at positions idx (index order), into vs and bits."
     for r in range(idx.size):
         v, s = _v_score(w, u, h, idx[r], scale)
-        keys[r] = (np.uint64(_bits(s)) << np.uint64(32)) | np.uint64(idx[r])
+        vs[r] = v; bits[r] = _bits(s)
+
+@njit(nogil=True, cache=True)
+def _rank_boundary(bits, need, keep):
+    "keep[r] = 0 for the `need` boundary entries lowest by (score bits, r), 1 for the others; only one sub-bucket is sorted."
+    sh, low = np.uint32(SHIFT - SUB), np.uint32((1 << SUB) - 1)
+    sub = np.zeros(1 << SUB, np.int64)
+    for r in range(bits.size): sub[(bits[r] >> sh) & low] += 1
+    below, sb = 0, 0
+    while below + sub[sb] <= need:   # need < bits.size: stops at the sub-bucket that holds the boundary
+        below += sub[sb]; sb += 1
+    keys, j = np.empty(sub[sb], np.uint64), 0
+    for r in range(bits.size):
+        q = (bits[r] >> sh) & low
+        keep[r] = q >= sb
+        if q == sb: keys[j] = (np.uint64(bits[r]) << np.uint64(32)) | np.uint64(r); j += 1
     keys.sort()
-    for r in range(keys.size):
-        i = np.int64(keys[r] & np.uint64(0xFFFFFFFF))
-        v, s = _v_score(w, u, h, i, scale)
-        keep = r >= need
-        zo = z[i]; zn = v * np.float32(keep)
+    for k in range(need - below): keep[np.int64(keys[k] & np.uint64(0xFFFFFFFF))] = 0
+
+@njit(nogil=True, cache=True)
+def _settle_chunk(w, z, u, prev, init, mask, idx, vs, keep, st):
+    "Write the decided boundary entries (positions idx, their v and keep) and add their sums and counts to st."
+    for r in range(idx.size):
+        i, v, k = idx[r], vs[r], keep[r]
+        zo = z[i]; zn = v * np.float32(k)
         d = np.float64(zn) - np.float64(zo); st[0] += d * d
         p = np.float64(w[i]) - np.float64(zn); st[1] += p * p
-        z[i] = zn; u[i] = v - zn; mask[i] = keep
-        if keep:
+        z[i] = zn; u[i] = v - zn; mask[i] = k
+        if k:
             st[3] += 1
             if prev[i]: st[4] += 1
             if init[i]: st[5] += 1
-    return st
 
 # %% ../nbs/04_admm.ipynb #f5a0000c
 @njit(parallel=True, cache=True)
@@ -249,14 +267,20 @@ def _update_flat(w, u, h, z, prev, init, mask, scale, n_drop, nchunks):
     lo, hi = np.uint32(b << SHIFT).view(np.float32), np.uint32((b + 1) << SHIFT).view(np.float32)
     offs = np.zeros(nchunks + 1, np.int64)
     for c in range(nchunks): offs[c + 1] = offs[c] + hist[c, b]
-    idx = np.empty(offs[nchunks], np.int64)
+    m = offs[nchunks]
+    idx, vs, bits, keep = np.empty(m, np.int64), np.empty(m, np.float32), np.empty(m, np.uint32), np.empty(m, np.uint8)
     st = np.zeros((nchunks, 6), np.float64)
     for c in prange(nchunks):
-        a, e = c * step, min(n, (c + 1) * step)
+        a, e, o, f = c * step, min(n, (c + 1) * step), offs[c], offs[c + 1]
         if h is None: _apply_chunk(w[a:e], u[a:e], None, z[a:e], prev[a:e], init[a:e], mask[a:e], scale, lo, hi, st[c])
         else: _apply_chunk(w[a:e], u[a:e], h[a:e], z[a:e], prev[a:e], init[a:e], mask[a:e], scale, lo, hi, st[c])
-        _boundary_chunk(mask[a:e], a, idx, offs[c])
-    return _settle(w, u, h, z, prev, init, mask, scale, need, idx, st.sum(0))
+        _boundary_chunk(mask[a:e], a, idx, o)
+        _boundary_scores(w, u, h, idx[o:f], scale, vs[o:f], bits[o:f])
+    _rank_boundary(bits, need, keep)
+    for c in prange(nchunks):
+        o, f = offs[c], offs[c + 1]
+        _settle_chunk(w, z, u, prev, init, mask, idx[o:f], vs[o:f], keep[o:f], st[c])
+    return st.sum(0)
 
 # %% ../nbs/04_admm.ipynb #f5a0000e
 def _flat(t: Tensor) -> np.ndarray: return t.detach().reshape(-1).numpy()   # a view: no copy
@@ -273,10 +297,11 @@ def fused_update(w: Tensor,      # the weight (fp32, read)
                  n_drop: int,    # entries to zero
                  scale: float = 1.0,        # u's rescale for a new rho (rho_old / rho_new)
                  h: Tensor | None = None,   # importance of the objective-aware score (fp32, >= 0), or None for v^2
+                 threads: int | None = None,  # chunks in parallel (default: PyTorch's thread count, at most numba's pool)
                 ) -> tuple[Tensor, dict] | None:
     "z <- Proj(v), u <- v - z with v = w + scale * u, in two passes: (new keep-mask, sums), or None for the general path."
     if not 0 < n_drop < w.numel() or not fusable(w, u, z, prev, init, *(() if h is None else (h,))): return None
-    threads = cpu_threads()
+    threads = threads or cpu_threads()
     mask = torch.empty(w.shape, dtype=torch.bool)
     st = _update_flat(_flat(w), _flat(u), None if h is None else _flat(h), _flat(z), _flat(prev.view(torch.uint8)),
                       _flat(init.view(torch.uint8)), _flat(mask.view(torch.uint8)), np.float32(scale), int(n_drop), threads)
@@ -309,12 +334,14 @@ def _update_fused(self: ADMM, n: str, w32: Tensor, h: Tensor | None, scale: floa
     if not HAVE_NUMBA or not fusable(w32, prev, init, *(() if h is None else (h,))): return None
     v, sz, _, _ = _buffers(self, w32)   # low-precision states are decoded into two scratch buffers (fp32: the states themselves)
     z, u = _state_f32(self.z_codec, self.z[n], sz), _state_f32(self.u_codec, self.u[n], v)
-    out = fused_update(w32, u, z, prev, init, spec.n_pruned(w32.numel()), scale, h)
+    if self._threads is None: self._threads = cpu_threads()   # once per update, not per weight
+    out = fused_update(w32, u, z, prev, init, spec.n_pruned(w32.numel()), scale, h, self._threads)
     if out is None: return None
     if self.z_codec.name != "fp32": self.z[n] = self.z_codec.encode(z)
     if self.u_codec.name != "fp32": self.u[n] = self.u_codec.encode(u)
     return out
 ADMM.fused = True   # False: every weight through `_update_general` (the tests compare the two)
+ADMM._threads = None   # the kernel's thread count, read once per update
 
 # %% ../nbs/04_admm.ipynb #6c1d2e42
 @torch.no_grad()
@@ -323,17 +350,18 @@ def update(self: ADMM, step: int, optimizer=None) -> dict:
     last = (max(self.steps, 1) - 1) // self.interval * self.interval   # the ADMM phase's last z/u update: rho_final there
     new_rho = rho_at(step, last + 1, self.rho0, self.rho_final, self.rho_schedule)
     scale = self.rho / new_rho
-    stats = torch.zeros(len(self.weights), len(STATS), dtype=torch.float64)
-    for i, (n, w) in enumerate(self.weights.items()):
+    rows, self._threads = [], None
+    for n, w in self.weights.items():
         w32, h = local_tensor(w).detach().float(), _importance(self, n, w, optimizer, step)
         prev, init = self.mask_of(n), self.mask0_of(n)   # bool (unpacked for this weight when stored as bits)
         m, s = _update_fused(self, n, w32, h, scale, prev, init) or _update_general(self, n, w32, h, scale, prev, init)
         # |A xor B| and |A or B| follow from the kept counts and |A and B|
         k_new, k_prev, k_init = s["kept"], self._kept((n, 'prev'), self.mask[n], prev), self._kept((n, 'init'), self.mask0[n], init)
         inter, inter0 = s["inter"], s["inter0"]
-        stats[i] = torch.tensor([s["primal_sq"], s["norm_sq"], s["dual_sq"], k_prev + k_new - 2 * inter, k_init + k_new - 2 * inter0, inter,
-                                 k_prev + k_new - inter, inter0, k_init + k_new - inter0, m.numel(), k_new], dtype=torch.float64)
+        rows.append([s["primal_sq"], s["norm_sq"], s["dual_sq"], k_prev + k_new - 2 * inter, k_init + k_new - 2 * inter0, inter,
+                     k_prev + k_new - inter, inter0, k_init + k_new - inter0, m.numel(), k_new])
         self.mask[n] = self._stored_mask(m); self._kept_cache[(n, 'prev')] = (self.mask[n], int(k_new))
+    stats = torch.tensor(rows, dtype=torch.float64).reshape(len(rows), len(STATS))
     self._reduce_(stats)                         # one all-reduce under FSDP2: every number below is global
     acc = dict(zip(STATS, stats.sum(0).tolist()))
     per = {n: dict(hamming=r[3] / r[9], sparsity=1 - r[10] / r[9]) for n, r in zip(self.weights, stats.tolist())}
