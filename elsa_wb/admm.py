@@ -48,7 +48,7 @@ class ADMM:
         with torch.no_grad():
             for n, w in self.weights.items():
                 w32 = local_tensor(w).detach().float()   # under FSDP2 the state lives on this process's shard
-                m = init_masks[n].to(w.device).bool() if init_masks else self._select(n, projection_score(w32))
+                m = init_masks[n].to(w.device, torch.bool, copy=True) if init_masks else self._select(n, projection_score(w32))   # ours: updated in place
                 self.mask[n], self.mask0[n] = self._stored_mask(m), self._stored_mask(m.clone())
                 self.z[n] = self.z_codec.encode(w32 * m)
                 self.u[n] = self.u_codec.encode(torch.zeros_like(w32))
@@ -179,15 +179,15 @@ def _threshold(hist, n_drop):
 
 # %% ../nbs/04_admm.ipynb #f5a00008
 @njit(nogil=True, cache=True, fastmath=REASSOC)
-def _apply_chunk(w, u, h, z, prev, init, mask, scale, lo, hi, st):
-    "Decide every entry outside [lo, hi): z, u, mask (uint8) in place, sums into st; entries inside: untouched, mask 2."
+def _apply_chunk(w, u, h, z, mask, init, scale, lo, hi, st):
+    "Decide every entry outside [lo, hi): z, u and the mask (uint8: previous in, new out) in place, sums into st; inside: mask 2 + 4 * previous."
     dual = 0.0; primal = 0.0; wsq = 0.0; kept = 0; inter = 0; inter0 = 0
     for i in range(w.size):
         wi = w[i]
         v, s = _v_score(w, u, h, i, scale)
         above = np.uint8(not (s < hi))                      # kept (NaN too)
         inside = np.uint8(s >= lo) & np.uint8(s < hi)       # the boundary bucket: settled after
-        zo, uo = z[i], u[i]
+        zo, uo, was = z[i], u[i], mask[i]
         zn = v * np.float32(above)                          # as v * mask in the general path (-0.0 where v < 0)
         zn = zo if inside else zn
         un = uo if inside else v - zn
@@ -195,20 +195,20 @@ def _apply_chunk(w, u, h, z, prev, init, mask, scale, lo, hi, st):
         d = np.float64(zn) - np.float64(zo); dual += outside * d * d
         p = np.float64(wi) - np.float64(zn); primal += outside * p * p
         wsq += np.float64(wi) * np.float64(wi)
-        z[i] = zn; u[i] = un; mask[i] = above | (inside << np.uint8(1))
-        kept += np.int64(above); inter += np.int64(above & prev[i]); inter0 += np.int64(above & init[i])
+        z[i] = zn; u[i] = un; mask[i] = above | (inside << np.uint8(1)) | ((inside & was) << np.uint8(2))   # settle reads bit 2
+        kept += np.int64(above); inter += np.int64(above & was); inter0 += np.int64(above & init[i])
     st[0] += dual; st[1] += primal; st[2] += wsq; st[3] += kept; st[4] += inter; st[5] += inter0
 
 @njit(nogil=True, cache=True)
 def _boundary_chunk(mask, base, idx, j):
-    "Write base + i for every mask[i] == 2 into idx from position j on, 8 mask bytes at a time (they are rare)."
+    "Write base + i for every mask[i] with bit 1 set (the boundary) into idx from position j on, 8 mask bytes at a time (they are rare)."
     words = mask[:mask.size // 8 * 8].view(np.uint64)
     for k in range(words.size):
         if words[k] & np.uint64(0x0202020202020202):
             for i in range(8 * k, 8 * k + 8):
-                if mask[i] == 2: idx[j] = base + i; j += 1
+                if mask[i] & 2: idx[j] = base + i; j += 1
     for i in range(words.size * 8, mask.size):
-        if mask[i] == 2: idx[j] = base + i; j += 1
+        if mask[i] & 2: idx[j] = base + i; j += 1
     return j
 
 # %% ../nbs/04_admm.ipynb #f5a0000a
@@ -239,22 +239,23 @@ def _rank_boundary(bits, need, keep):
     for k in range(need - below): keep[np.int64(keys[k] & np.uint64(0xFFFFFFFF))] = 0
 
 @njit(nogil=True, cache=True)
-def _settle_chunk(w, z, u, prev, init, mask, idx, vs, keep, st):
+def _settle_chunk(w, z, u, mask, init, idx, vs, keep, st):
     "Write the decided boundary entries (positions idx, their v and keep) and add their sums and counts to st."
     for r in range(idx.size):
         i, v, k = idx[r], vs[r], keep[r]
+        was = mask[i] >> np.uint8(2)   # the previous mask, kept there by the apply pass
         zo = z[i]; zn = v * np.float32(k)
         d = np.float64(zn) - np.float64(zo); st[0] += d * d
         p = np.float64(w[i]) - np.float64(zn); st[1] += p * p
         z[i] = zn; u[i] = v - zn; mask[i] = k
         if k:
             st[3] += 1
-            if prev[i]: st[4] += 1
+            if was: st[4] += 1
             if init[i]: st[5] += 1
 
 # %% ../nbs/04_admm.ipynb #f5a0000c
 @njit(parallel=True, cache=True)
-def _update_flat(w, u, h, z, prev, init, mask, scale, n_drop, nchunks):
+def _update_flat(w, u, h, z, mask, init, scale, n_drop, nchunks):
     "Both passes and the settling over flat arrays; the six sums, or an empty array (nothing written) for the general path."
     n = w.size; step = (n + nchunks - 1) // nchunks
     hist = np.zeros((nchunks, N_BUCKETS), np.int32)
@@ -272,14 +273,14 @@ def _update_flat(w, u, h, z, prev, init, mask, scale, n_drop, nchunks):
     st = np.zeros((nchunks, 6), np.float64)
     for c in prange(nchunks):
         a, e, o, f = c * step, min(n, (c + 1) * step), offs[c], offs[c + 1]
-        if h is None: _apply_chunk(w[a:e], u[a:e], None, z[a:e], prev[a:e], init[a:e], mask[a:e], scale, lo, hi, st[c])
-        else: _apply_chunk(w[a:e], u[a:e], h[a:e], z[a:e], prev[a:e], init[a:e], mask[a:e], scale, lo, hi, st[c])
+        if h is None: _apply_chunk(w[a:e], u[a:e], None, z[a:e], mask[a:e], init[a:e], scale, lo, hi, st[c])
+        else: _apply_chunk(w[a:e], u[a:e], h[a:e], z[a:e], mask[a:e], init[a:e], scale, lo, hi, st[c])
         _boundary_chunk(mask[a:e], a, idx, o)
         _boundary_scores(w, u, h, idx[o:f], scale, vs[o:f], bits[o:f])
     _rank_boundary(bits, need, keep)
     for c in prange(nchunks):
         o, f = offs[c], offs[c + 1]
-        _settle_chunk(w, z, u, prev, init, mask, idx[o:f], vs[o:f], keep[o:f], st[c])
+        _settle_chunk(w, z, u, mask, init, idx[o:f], vs[o:f], keep[o:f], st[c])
     return st.sum(0)
 
 # %% ../nbs/04_admm.ipynb #f5a0000e
@@ -292,19 +293,17 @@ def fusable(*ts: Tensor) -> bool:
 def fused_update(w: Tensor,      # the weight (fp32, read)
                  u: Tensor,      # the scaled dual (fp32, written: v - z_new)
                  z: Tensor,      # the auxiliary variable (fp32, written: Proj(v))
-                 prev: Tensor,   # the previous keep-mask (bool)
+                 mask: Tensor,   # the previous keep-mask (bool), overwritten with the new one
                  init: Tensor,   # the initial keep-mask (bool)
                  n_drop: int,    # entries to zero
                  scale: float = 1.0,        # u's rescale for a new rho (rho_old / rho_new)
                  h: Tensor | None = None,   # importance of the objective-aware score (fp32, >= 0), or None for v^2
                  threads: int | None = None,  # chunks in parallel (default: PyTorch's thread count, at most numba's pool)
                 ) -> tuple[Tensor, dict] | None:
-    "z <- Proj(v), u <- v - z with v = w + scale * u, in two passes: (new keep-mask, sums), or None for the general path."
-    if not 0 < n_drop < w.numel() or not fusable(w, u, z, prev, init, *(() if h is None else (h,))): return None
-    threads = threads or cpu_threads()
-    mask = torch.empty(w.shape, dtype=torch.bool)
-    st = _update_flat(_flat(w), _flat(u), None if h is None else _flat(h), _flat(z), _flat(prev.view(torch.uint8)),
-                      _flat(init.view(torch.uint8)), _flat(mask.view(torch.uint8)), np.float32(scale), int(n_drop), threads)
+    "z <- Proj(v), u <- v - z with v = w + scale * u, in two passes, the mask updated in place: (mask, sums), or None (nothing written)."
+    if not 0 < n_drop < w.numel() or not fusable(w, u, z, mask, init, *(() if h is None else (h,))): return None
+    st = _update_flat(_flat(w), _flat(u), None if h is None else _flat(h), _flat(z), _flat(mask.view(torch.uint8)),
+                      _flat(init.view(torch.uint8)), np.float32(scale), int(n_drop), threads or cpu_threads())
     if not st.size: return None
     return mask, dict(zip(("dual_sq", "primal_sq", "norm_sq", "kept", "inter", "inter0"), st.tolist()))
 
@@ -331,8 +330,9 @@ def _update_fused(self: ADMM, n: str, w32: Tensor, h: Tensor | None, scale: floa
     "The same update by the two-pass CPU kernel (`fused_update`), or None where it does not apply (nothing written)."
     spec = self.spec_for(n)
     if not self.fused or type(self)._select is not ADMM._select or spec.pattern != "unstructured" or spec.scope != "tensor": return None
-    if not HAVE_NUMBA or not fusable(w32, prev, init, *(() if h is None else (h,))): return None
-    v, sz, _, _ = _buffers(self, w32)   # low-precision states are decoded into two scratch buffers (fp32: the states themselves)
+    if not HAVE_NUMBA or w32.device.type != "cpu": return None   # (`fused_update` checks the rest before it writes anything)
+    fp32 = self.z_codec.name == self.u_codec.name == "fp32"   # the states themselves; low-precision ones decoded into two scratch buffers
+    v, sz, _, _ = (None,) * 4 if fp32 else _buffers(self, w32)
     z, u = _state_f32(self.z_codec, self.z[n], sz), _state_f32(self.u_codec, self.u[n], v)
     if self._threads is None: self._threads = cpu_threads()   # once per update, not per weight
     out = fused_update(w32, u, z, prev, init, spec.n_pruned(w32.numel()), scale, h, self._threads)
@@ -354,9 +354,9 @@ def update(self: ADMM, step: int, optimizer=None) -> dict:
     for n, w in self.weights.items():
         w32, h = local_tensor(w).detach().float(), _importance(self, n, w, optimizer, step)
         prev, init = self.mask_of(n), self.mask0_of(n)   # bool (unpacked for this weight when stored as bits)
+        k_prev, k_init = self._kept((n, 'prev'), self.mask[n], prev), self._kept((n, 'init'), self.mask0[n], init)   # before the kernel overwrites prev
         m, s = _update_fused(self, n, w32, h, scale, prev, init) or _update_general(self, n, w32, h, scale, prev, init)
-        # |A xor B| and |A or B| follow from the kept counts and |A and B|
-        k_new, k_prev, k_init = s["kept"], self._kept((n, 'prev'), self.mask[n], prev), self._kept((n, 'init'), self.mask0[n], init)
+        k_new = s["kept"]   # |A xor B| and |A or B| follow from the kept counts and |A and B|
         inter, inter0 = s["inter"], s["inter0"]
         rows.append([s["primal_sq"], s["norm_sq"], s["dual_sq"], k_prev + k_new - 2 * inter, k_init + k_new - 2 * inter0, inter,
                      k_prev + k_new - inter, inter0, k_init + k_new - inter0, m.numel(), k_new])
