@@ -144,11 +144,11 @@ def load_on_rank0(load) -> tuple:
     "`load()` -> (model, tokenizer) on process 0 only; the others get its tokenizer and a `skeleton` of its model (a collective call)."
     if dist.get_rank() == 0:
         try: model, tok = load()
-        except ValueError as e: from_rank0((None, None, None, None, str(e))); raise
+        except Exception as e: from_rank0((None, None, None, None, (type(e) is ValueError, str(e)))); raise   # the others stop too, not hang
         from_rank0((model.config, model.dtype, getattr(model, "_elsa_wb_name", None), tok, None))
         return model, tok
     config, dtype, name, tok, error = from_rank0()
-    if error: raise ValueError(error)
+    if error: raise (ValueError if error[0] else RuntimeError)(error[1])
     return skeleton(config, dtype, name), tok
 
 def materialize_from_rank0(model: nn.Module, full_state: dict, device) -> nn.Module:

@@ -197,10 +197,13 @@ def claim_table(c: list[dict]) -> str:
         rs = r["ratios"]
         rows.append([pct(r["sparsity"]), _mean_spread(r["sparsegpt"]), _mean_spread(r["control"]), _mean_spread(r["elsa"]),
                      ", ".join(f"s{k}: {v:.2f}x" for k, v in rs.items()) or "-", ratio(sum(rs.values()) / len(rs)) if rs else "-", str(len(rs))])
-    dense = {r["cell"]: r for r in c if r["cell"] in ("dense", "dense+ft-s0")}
+    dense = next((r for r in c if r["cell"] == "dense"), None)
+    full = sorted((r["seed"], r["ppl"]) for r in c if r["cell"].startswith("dense+ft-s"))      # the control's lr, nothing pruned
+    rule = [r["ppl"] for r in c if r["cell"].startswith("dense+ft-rule-")]                      # the budget rule's lr at 0%
     head = ["sparsity", "SparseGPT one-shot", "control", "ELSA `cpu_budget`", "ELSA / control per seed", "mean", "seeds"]
-    note = (f" The dense model scores {ppl(dense['dense']['ppl'])}; the same fine-tuning with nothing pruned, {ppl(dense['dense+ft-s0']['ppl'])}."
-            if len(dense) == 2 else "")
+    note = ((f" The dense model scores {ppl(dense['ppl'])}" if dense else "")
+            + (f"; the same fine-tuning with nothing pruned, at the control's lr, {', '.join(f'{ppl(v)} (s{k})' for k, v in full)}" if dense and full else "")
+            + (f"; at the budget rule's lr for a dense model (a tenth), {ppl(rule[0])}" if dense and rule else "") + ("." if dense else ""))
     commits = sorted({r["git_commit"][:10] for r in c})
     return (md_table(head, rows) + "\n\n" + "*`bench/results/claim.json` (`bench/claim.py`, one record per cell, commits "
             + ", ".join(commits) + "): handbook perplexity, 64 windows of 512 tokens, mean ± half the range over seeds (each seed draws "
