@@ -48,7 +48,7 @@ LR_COVER = 2.0   # how many weight-RMS a prunable weight can travel over a run u
 LR_MAX = 5e-4    # cap of the rule's lr (before the per-matrix RMS/0.02 factor)
 
 UPDATE_TOKENS = 30       # a z/u update costs about a training step on this many tokens (bench/results/elsa_step.json: update_cost_tokens,
-                         # 29.7 measured with the two-pass kernel of nbs/04_admm.ipynb; 99 before it)
+                         # 23-33 over the runs of 2026-12-03 with the kernel of nbs/04_admm.ipynb, 30 before its in-place masks; 99 before it)
 UPDATE_OVERHEAD = 0.08   # the budget rule keeps the z/u updates' share of the training time at most this
 
 PAPER_OPT125M = {0.5: (1e-5, 1e-2), 0.6: (5e-5, 5e-3), 0.7: (1e-4, 2e-3), 0.8: (2e-4, 1e-3), 0.9: (2e-4, 1e-3)}   # sparsity: (lr, rho), the appendix
