@@ -120,7 +120,8 @@ def test_claim_report_pairs_elsa_with_its_control_by_seed(tmp_path, monkeypatch)
     e, k = pairs[0]
     sys.path.insert(0, str(ROOT / "scripts")); import make_readme as mr
     assert f"s{e['seed']}: {e['ppl'] / k['ppl']:.2f}x" in md   # the fake seed has no control: no ratio for s7, but ELSA's mean counts it
-    assert mr._mean_spread([e["ppl"], fake["ppl"]]) in md
+    same = [r["ppl"] for r in recs if r["study"] == "seeds" and r["cell"].startswith(f"elsa-{e['sparsity']:g}-s")]
+    assert mr._mean_spread(same + [fake["ppl"]]) in md
     assert "s7:" not in md
     assert json.loads((tmp_path / "claim.json").read_text())["cells"][0]["cell"] == sorted(r["cell"] for r in recs + [fake])[0]
     for r in recs: assert {"cell", "study", "ppl", "ppl_austen", "train_tokens", "git_commit", "config"} <= set(r), r["cell"]
