@@ -332,12 +332,12 @@ def execute(spec: RunSpec,               # what to run
         if main: run.start(config, resume)
         earlier = run.elapsed() if resume else 0.0
         t0 = time.time()
-        calib = calibrate(spec, tok)
         if main:   # on process 0 alone under --distributed: it holds the whole model, and DistributedElsa sends what it finds
+            calib = calibrate(spec, tok)
             specs = allocate(spec, model, calib, progress, device)
             rms = weight_rms(model)   # the lr rule reads the dense weights, for every arm (the +ft controls are pruned next)
             masks = prune_once(spec, model, calib, specs, progress, device)
-        else: specs = rms = masks = None
+        else: calib = specs = rms = masks = None
         if onload: model.to(device); masks = masks and {n: m.to(device) for n, m in masks.items()}   # pruned: evaluated (and trained) there
         try:
             model, trained = train(spec, run, model, tok, masks, calib, specs, [*callbacks, *trackers], progress, resume, distributed, rms)
