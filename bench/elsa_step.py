@@ -30,10 +30,10 @@ for _v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"): os.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
-PRESETS = {"fp32": dict(z="fp32", u="fp32"), "elsa_l": dict(z="fp8_e4m3_sparse", u="bf16")}   # ELSA (paper) and ELSA-L z/u codecs
+PRESETS = {"fp32": dict(z="fp32", u="fp32", masks="bool"), "elsa_l": dict(z="fp8_e4m3_sparse", u="bf16", masks="bits")}   # ELSA (paper) and ELSA-L z/u codecs and mask storage
 # z/u updates also timed with these codecs (besides the timed preset's): ELSA-L, and ELSA-L with a dense FP8 z (its
 # earlier definition), so that the cost of the sparse codec's gather/scatter is measured side by side
-UPDATE_CODECS = {"elsa_l": PRESETS["elsa_l"], "elsa_l_dense_z": dict(z="fp8_e4m3", u="bf16")}
+UPDATE_CODECS = {"elsa_l": PRESETS["elsa_l"], "elsa_l_dense_z": dict(z="fp8_e4m3", u="bf16", masks="bits")}
 TARGET_AUX_RATIO = 0.35   # the target: ELSA-L's z/u state at most 0.35x ELSA's
 INTERVALS = (32, 10)      # z/u update intervals at which the amortised overhead is reported
 
@@ -86,18 +86,18 @@ def setup(args, preset: str):
     model.train()
     p = PRESETS[preset]
     cfg = ElsaConfig(sparsity=args.sparsity, batch_size=args.batch_size, grad_accum=args.grad_accum, seqlen=args.seqlen,
-                     projection="magnitude", z_dtype=p["z"], u_dtype=p["u"], device=args.device, interval=INTERVALS[0])
+                     projection="magnitude", z_dtype=p["z"], u_dtype=p["u"], mask_storage=p["masks"], device=args.device, interval=INTERVALS[0])
     cfg = cfg.effective()   # lr (None by default) from the budget rule, as in a real run
     opt = make_optimizer(model, cfg)
     stream = train_stream(tok, corpus(args.corpus, "train"), batch_size=args.batch_size, seqlen=args.seqlen, seed=0)
     return model, prunable(model), opt, stream, cfg
 
 
-def build_admm(model, weights, cfg, z=None, u=None):
-    "The ADMM as `Elsa` builds it, `ADMM(prunable(model), cfg, in_dims=input_dims(model))`, with the config's z/u codecs or the ones given."
+def build_admm(model, weights, cfg, z=None, u=None, masks=None):
+    "The ADMM as `Elsa` builds it, `ADMM(prunable(model), cfg, in_dims=input_dims(model))`, with the config's z/u codecs and mask storage or the ones given."
     from elsa_wb.admm import ADMM
     from elsa_wb.models import input_dims
-    return ADMM(weights, cfg, in_dims=input_dims(model), z_dtype=z or cfg.z_dtype, u_dtype=u or cfg.u_dtype)
+    return ADMM(weights, cfg, in_dims=input_dims(model), z_dtype=z or cfg.z_dtype, u_dtype=u or cfg.u_dtype, mask_storage=masks or cfg.mask_storage)
 
 
 def optimizer_info(opt) -> dict:
@@ -206,7 +206,7 @@ def part_timing(args) -> dict:
     upd_codecs, pen_codecs = {}, {}
     for w in weights.values(): w.grad = torch.zeros_like(w)
     for name, c in UPDATE_CODECS.items():
-        other = build_admm(model, weights, cfg, z=c["z"], u=c["u"])
+        other = build_admm(model, weights, cfg, z=c["z"], u=c["u"], masks=c["masks"])
         upd_codecs[name] = [timed(f"update_{name}", other.update, k * cfg.interval, opt)[0] for k in range(args.update_reps)]
         pen_codecs[name] = [timed(f"penalty_{name}", other.penalty_)[0] for _ in range(args.reps)]
         log(f"z {c['z']}, u {c['u']}: update (magnitude) {upd_codecs[name]}, penalty {pen_codecs[name]}")
@@ -321,7 +321,7 @@ def summarise(args, timing: dict, mem: dict, wall: float, load_start, commit_sta
         update_cost_tokens=um / (a + p) * tokens,
         overhead_at_rule_interval=at_rule_interval(a, p, um, tokens),
         # the magnitude update and the penalty hook with other z/u codecs (same run, same weights): medians
-        update_seconds_by_codecs={k: dict(z=UPDATE_CODECS[k]["z"], u=UPDATE_CODECS[k]["u"], seconds=median(v),
+        update_seconds_by_codecs={k: dict(z=UPDATE_CODECS[k]["z"], u=UPDATE_CODECS[k]["u"], masks=UPDATE_CODECS[k]["masks"], seconds=median(v),
                                           penalty_seconds=median(timing["penalty_codecs"][k]))
                                   for k, v in timing["update_codecs"].items()},
         step_ratio=(e + um / 32) / a,

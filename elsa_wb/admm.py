@@ -13,8 +13,8 @@ from .lowprec import get_codec, cpu_threads, njit, prange, HAVE_NUMBA, pack_bits
 from .config import ElsaConfig, RHO_SCHEDULES
 
 # %% auto #0
-__all__ = ['STATS', 'SHIFT', 'N_BUCKETS', 'TOP_BUCKET', 'REASSOC', 'SUB', 'rho_at', 'ADMM', 'penalty_', 'prox_', 'fusable',
-           'fused_update', 'update', 'residuals', 'finalize', 'state_dict', 'load_state_dict']
+__all__ = ['STATS', 'SHIFT', 'N_BUCKETS', 'TOP_BUCKET', 'REASSOC', 'SUB', 'IN_PLACE', 'rho_at', 'ADMM', 'penalty_', 'prox_',
+           'fusable', 'fused_update', 'update', 'residuals', 'finalize', 'state_dict', 'load_state_dict']
 
 # %% ../nbs/04_admm.ipynb #3520d4f2
 def rho_at(step: int, steps: int | None, rho: float, rho_final: float | None = None, schedule: str = "constant") -> float:
@@ -62,9 +62,10 @@ class ADMM:
         "Sum statistics over processes in place (one process: nothing to do; a distributed subclass all-reduces)."
         return t
     def _stored_mask(self, m: Tensor) -> Tensor: return pack_bits(m) if self.mask_storage == "bits" else m
-    def _as_bool(self, stored: Tensor, name: str) -> Tensor:
+    def _as_bool(self, stored: Tensor, name: str, out: Tensor | None = None) -> Tensor:
+        "A stored mask as bool (bits: unpacked, into `out` when given)."
         if self.mask_storage != "bits": return stored
-        w = local_tensor(self.weights[name]); return unpack_bits(stored, w.numel()).view(w.shape)
+        w = local_tensor(self.weights[name]); return unpack_bits(stored, w.numel(), out).view(w.shape)
     def mask_of(self, name: str) -> Tensor:
         "The current keep-mask of a weight, as bool (unpacked when `mask_storage` is 'bits')."
         return self._as_bool(self.mask[name], name)
@@ -122,6 +123,13 @@ def _buffers(self: ADMM, w: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         self._ubuf = [torch.empty(big, device=w.device, dtype=d) for d in (torch.float32, torch.float32, torch.int32, torch.bool)]
     return tuple(b[:w.numel()].view(w.shape) for b in self._ubuf)
 
+def _mask_buffers(self: ADMM, w: Tensor) -> tuple[Tensor, Tensor]:
+    "Two bool scratch buffers shaped like `w` into which bit-packed masks (the previous, the initial) are unpacked for an update."
+    if getattr(self, "_mbuf", None) is None or self._mbuf[0].device != w.device:
+        big = max(local_tensor(x).numel() for x in self.weights.values())
+        self._mbuf = [torch.empty(big, device=w.device, dtype=torch.bool) for _ in range(2)]
+    return tuple(b[:w.numel()].view(w.shape) for b in self._mbuf)
+
 def _state_f32(codec, packed: dict, buf: Tensor) -> Tensor:
     "fp32 values of a stored z or u: the stored tensor itself (fp32), else decoded into `buf` (no fresh full-size tensor)."
     return codec.view(packed) if codec.name == "fp32" else codec.decode_into(packed, buf)
@@ -145,11 +153,43 @@ N_BUCKETS = 1 << (31 - SHIFT)       # 16,384 (the sign bit is dropped: a score i
 TOP_BUCKET = 0x7F800000 >> SHIFT    # +inf's bucket: a boundary there (infinite or NaN scores) goes the general way
 REASSOC = {"reassoc"}               # fast-math only to vectorise the float64 sums; scores are computed exactly
 
+# %% ../nbs/04_admm.ipynb #f5a10002
+def _read(a, i):
+    "a[i] as fp32 (a: float32, or uint16 holding bf16 bits)."
+    return np.float32(a[i])
+
+def _write(a, i, x):
+    "a[i] = x (fp32), rounded to the nearest bf16 (ties to even) when a holds bf16 bits."
+    a[i] = x
+
+@njit(inline="always")
+def _bf16_bits(x):
+    "The bf16 nearest to the fp32 x (ties to even) as its 16 bits (finite x; NaN and Inf are caught by the caller)."
+    b = np.float32(x).view(np.uint32)
+    return np.uint16((b + np.uint32(0x7FFF) + ((b >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16))
+
+if HAVE_NUMBA:
+    from numba import types
+    from numba.extending import overload
+
+    @overload(_read, inline="always")
+    def _read_for(a, i):
+        if a.dtype == types.uint16: return lambda a, i: np.uint32(np.uint32(a[i]) << np.uint32(16)).view(np.float32)
+        return lambda a, i: a[i]
+
+    @overload(_write, inline="always")
+    def _write_for(a, i, x):
+        if a.dtype == types.uint16:
+            def store_bf16(a, i, x): a[i] = _bf16_bits(x)
+            return store_bf16
+        def store(a, i, x): a[i] = x
+        return store
+
 # %% ../nbs/04_admm.ipynb #f5a00006
 @njit   # compiled on its own (LLVM still inlines it): its instructions carry no fast-math flag, so `_apply_chunk`'s
 def _v_score(w, u, h, i, scale):   # reassociation of the sums cannot reorder (v * v) * h
     "v = w + scale * u and its score v^2 (times h[i] for the objective-aware projection) at position i."
-    v = w[i] + scale * u[i]
+    v = w[i] + scale * _read(u, i)
     s = v * v
     if h is not None: s = s * h[i]
     return v, s
@@ -187,7 +227,7 @@ def _apply_chunk(w, u, h, z, mask, init, scale, lo, hi, st):
         v, s = _v_score(w, u, h, i, scale)
         above = np.uint8(not (s < hi))                      # kept (NaN too)
         inside = np.uint8(s >= lo) & np.uint8(s < hi)       # the boundary bucket: settled after
-        zo, uo, was = z[i], u[i], mask[i]
+        zo, uo, was = _read(z, i), _read(u, i), mask[i]
         zn = v * np.float32(above)                          # as v * mask in the general path (-0.0 where v < 0)
         zn = zo if inside else zn
         un = uo if inside else v - zn
@@ -195,7 +235,7 @@ def _apply_chunk(w, u, h, z, mask, init, scale, lo, hi, st):
         d = np.float64(zn) - np.float64(zo); dual += outside * d * d
         p = np.float64(wi) - np.float64(zn); primal += outside * p * p
         wsq += np.float64(wi) * np.float64(wi)
-        z[i] = zn; u[i] = un; mask[i] = above | (inside << np.uint8(1)) | ((inside & was) << np.uint8(2))   # settle reads bit 2
+        _write(z, i, zn); _write(u, i, un); mask[i] = above | (inside << np.uint8(1)) | ((inside & was) << np.uint8(2))   # settle reads bit 2
         kept += np.int64(above); inter += np.int64(above & was); inter0 += np.int64(above & init[i])
     st[0] += dual; st[1] += primal; st[2] += wsq; st[3] += kept; st[4] += inter; st[5] += inter0
 
@@ -244,10 +284,10 @@ def _settle_chunk(w, z, u, mask, init, idx, vs, keep, st):
     for r in range(idx.size):
         i, v, k = idx[r], vs[r], keep[r]
         was = mask[i] >> np.uint8(2)   # the previous mask, kept there by the apply pass
-        zo = z[i]; zn = v * np.float32(k)
+        zo = _read(z, i); zn = v * np.float32(k)
         d = np.float64(zn) - np.float64(zo); st[0] += d * d
         p = np.float64(w[i]) - np.float64(zn); st[1] += p * p
-        z[i] = zn; u[i] = v - zn; mask[i] = k
+        _write(z, i, zn); _write(u, i, v - zn); mask[i] = k
         if k:
             st[3] += 1
             if was: st[4] += 1
@@ -284,15 +324,18 @@ def _update_flat(w, u, h, z, mask, init, scale, n_drop, nchunks):
     return st.sum(0)
 
 # %% ../nbs/04_admm.ipynb #f5a0000e
-def _flat(t: Tensor) -> np.ndarray: return t.detach().reshape(-1).numpy()   # a view: no copy
+def _flat(t: Tensor) -> np.ndarray:
+    "A flat numpy view (no copy); bf16 as its uint16 bits, which `_read`/`_write` read and write."
+    t = t.detach().reshape(-1)
+    return (t.view(torch.uint16) if t.dtype == torch.bfloat16 else t).numpy()
 
 def fusable(*ts: Tensor) -> bool:
-    "Whether these tensors can go through the kernel: on the CPU, contiguous, fp32 (bool for masks), under 2^32 entries."
-    return all(t.device.type == "cpu" and t.is_contiguous() and t.dtype in (torch.float32, torch.bool) and t.numel() < 2**32 for t in ts)
+    "Whether these tensors can go through the kernel: on the CPU, contiguous, fp32 or bf16 (bool for masks), under 2^32 entries."
+    return all(t.device.type == "cpu" and t.is_contiguous() and t.dtype in (torch.float32, torch.bfloat16, torch.bool) and t.numel() < 2**32 for t in ts)
 
 def fused_update(w: Tensor,      # the weight (fp32, read)
-                 u: Tensor,      # the scaled dual (fp32, written: v - z_new)
-                 z: Tensor,      # the auxiliary variable (fp32, written: Proj(v))
+                 u: Tensor,      # the scaled dual (fp32 or bf16, written: v - z_new)
+                 z: Tensor,      # the auxiliary variable (fp32 or bf16, written: Proj(v))
                  mask: Tensor,   # the previous keep-mask (bool), overwritten with the new one
                  init: Tensor,   # the initial keep-mask (bool)
                  n_drop: int,    # entries to zero
@@ -302,6 +345,7 @@ def fused_update(w: Tensor,      # the weight (fp32, read)
                 ) -> tuple[Tensor, dict] | None:
     "z <- Proj(v), u <- v - z with v = w + scale * u, in two passes, the mask updated in place: (mask, sums), or None (nothing written)."
     if not 0 < n_drop < w.numel() or not fusable(w, u, z, mask, init, *(() if h is None else (h,))): return None
+    if w.dtype != torch.float32 or (h is not None and h.dtype != torch.float32) or mask.dtype != torch.bool or init.dtype != torch.bool: return None
     st = _update_flat(_flat(w), _flat(u), None if h is None else _flat(h), _flat(z), _flat(mask.view(torch.uint8)),
                       _flat(init.view(torch.uint8)), np.float32(scale), int(n_drop), threads or cpu_threads())
     if not st.size: return None
@@ -331,15 +375,24 @@ def _update_fused(self: ADMM, n: str, w32: Tensor, h: Tensor | None, scale: floa
     spec = self.spec_for(n)
     if not self.fused or type(self)._select is not ADMM._select or spec.pattern != "unstructured" or spec.scope != "tensor": return None
     if not HAVE_NUMBA or w32.device.type != "cpu": return None   # (`fused_update` checks the rest before it writes anything)
-    fp32 = self.z_codec.name == self.u_codec.name == "fp32"   # the states themselves; low-precision ones decoded into two scratch buffers
-    v, sz, _, _ = (None,) * 4 if fp32 else _buffers(self, w32)
-    z, u = _state_f32(self.z_codec, self.z[n], sz), _state_f32(self.u_codec, self.u[n], v)
+    in_place = {c.name for c in (self.z_codec, self.u_codec)} <= IN_PLACE
+    v, sz, keys, _ = (None,) * 4 if in_place else _buffers(self, w32)
+    z, u = _kernel_state(self.z_codec, self.z[n], sz), _kernel_state(self.u_codec, self.u[n], v)
     if self._threads is None: self._threads = cpu_threads()   # once per update, not per weight
     out = fused_update(w32, u, z, prev, init, spec.n_pruned(w32.numel()), scale, h, self._threads)
     if out is None: return None
-    if self.z_codec.name != "fp32": self.z[n] = self.z_codec.encode(z)
-    if self.u_codec.name != "fp32": self.u[n] = self.u_codec.encode(u)
+    if not math.isfinite(out[1]["primal_sq"]) and not self.z_codec.name == self.u_codec.name == "fp32":   # NaN/Inf in v reach ||W - z||
+        raise ValueError(f"The z/u update of {n} produced NaN or Inf values: the ADMM state has diverged "
+                         f"(check the loss, lr and rho of the step that produced it).")
+    if self.z_codec.name not in IN_PLACE: self.z[n] = self.z_codec.encode(z, scratch=keys.view(torch.float32))   # the sparse z: compacted again
+    if self.u_codec.name not in IN_PLACE: self.u[n] = self.u_codec.encode(u)
     return out
+
+IN_PLACE = {"fp32", "bf16"}   # codecs whose stored tensor the kernel reads and writes itself (`_load` / `_store`)
+
+def _kernel_state(codec, packed: dict, buf: Tensor) -> Tensor:
+    "What the kernel works on for a stored z or u: the stored tensor itself (fp32, bf16), else its values decoded into `buf`."
+    return packed["data"] if codec.name in IN_PLACE else codec.decode_into(packed, buf)
 ADMM.fused = True   # False: every weight through `_update_general` (the tests compare the two)
 ADMM._threads = None   # the kernel's thread count, read once per update
 
@@ -353,7 +406,8 @@ def update(self: ADMM, step: int, optimizer=None) -> dict:
     rows, self._threads = [], None
     for n, w in self.weights.items():
         w32, h = local_tensor(w).detach().float(), _importance(self, n, w, optimizer, step)
-        prev, init = self.mask_of(n), self.mask0_of(n)   # bool (unpacked for this weight when stored as bits)
+        pb, ib = _mask_buffers(self, w32) if self.mask_storage == "bits" and w32.device.type == "cpu" else (None, None)
+        prev, init = self._as_bool(self.mask[n], n, pb), self._as_bool(self.mask0[n], n, ib)   # bool (bits: unpacked into two scratch buffers)
         k_prev, k_init = self._kept((n, 'prev'), self.mask[n], prev), self._kept((n, 'init'), self.mask0[n], init)   # before the kernel overwrites prev
         m, s = _update_fused(self, n, w32, h, scale, prev, init) or _update_general(self, n, w32, h, scale, prev, init)
         k_new = s["kept"]   # |A xor B| and |A or B| follow from the kept counts and |A and B|

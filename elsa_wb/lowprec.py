@@ -43,8 +43,8 @@ class StateCodec:
     rel_err: float = 0.0            # unit roundoff: max relative rounding error in the normal range
     abs_err: float = 0.0            # half the smallest step, in stored (scaled) units: the absolute error floor
 
-    def encode(self, x: Tensor) -> dict[str, Tensor]:
-        "Packed state of `x`: a dict of tensors on `x`'s device; NaN/Inf raise ValueError."
+    def encode(self, x: Tensor, scratch: Tensor | None = None) -> dict[str, Tensor]:
+        "Packed state of `x`: a dict of tensors on `x`'s device; NaN/Inf raise ValueError. (`scratch`: an fp32 buffer an encoder may use.)"
         return self._encode(_check_input(x, self.name))
 
     def decode(self, packed: dict[str, Tensor]) -> Tensor:
@@ -157,11 +157,17 @@ _BIT_WEIGHTS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 def pack_bits(b: Tensor) -> Tensor:
     "The flattened bool tensor `b` as uint8, 8 entries a byte (entry 8k+j is bit j of byte k), zero-padded."
+    if HAVE_NUMBA and b.device.type == "cpu" and b.dtype == torch.bool and b.is_contiguous():   # one pass (below)
+        out = torch.empty((b.numel() + 7) // 8, dtype=torch.uint8)
+        _pack(b.view(torch.uint8).reshape(-1).numpy(), out.numpy(), cpu_threads()); return out
     flat = F.pad(b.reshape(-1).to(torch.uint8), (0, (-b.numel()) % 8)).view(-1, 8)
     return flat.mul_(torch.tensor(_BIT_WEIGHTS, dtype=torch.uint8, device=b.device)).sum(1, dtype=torch.uint8)
 
-def unpack_bits(packed: Tensor, n: int) -> Tensor:
-    "The first `n` entries of a `pack_bits` result, as a flat bool tensor."
+def unpack_bits(packed: Tensor, n: int, out: Tensor | None = None) -> Tensor:
+    "The first `n` entries of a `pack_bits` result, as a flat bool tensor (written into `out`, n bools, when given)."
+    if HAVE_NUMBA and packed.device.type == "cpu":   # one pass (below)
+        out = torch.empty(n, dtype=torch.bool) if out is None else out.view(-1)
+        _unpack(packed.contiguous().numpy(), out.view(torch.uint8).numpy(), cpu_threads()); return out
     w = torch.tensor(_BIT_WEIGHTS, dtype=torch.uint8, device=packed.device)
     return ((packed.reshape(-1, 1) & w) != 0).view(-1)[:n]
 
@@ -203,12 +209,19 @@ class SparseCodec(StateCodec):
 
     def _decode(self, packed, out: Tensor | None = None):
         shape = packed["shape"].shape[:-1]
+        if HAVE_NUMBA and packed["data"].device.type == "cpu":   # one pass (below), into `out` when given: FP8 bytes read through `lookup`
+            lut = self.lookup(packed)
+            vals = packed["data"] if lut is None else packed["data"].view(torch.uint8)
+            return expand_nonzeros(packed["mask"], vals, shape.numel(), None if out is None else out.view(-1), lut).view(shape)
         vals = packed["data"].float()
         if "scale" in packed: vals.mul_(packed["scale"])
-        if HAVE_NUMBA and vals.device.type == "cpu":   # one pass (below), into `out` when given
-            return expand_nonzeros(packed["mask"], vals, shape.numel(), None if out is None else out.view(-1)).view(shape)
         keep = unpack_bits(packed["mask"], shape.numel())
         return torch.zeros(keep.shape, device=vals.device).masked_scatter_(keep, vals).view(shape)
+
+    def lookup(self, packed) -> Tensor | None:
+        "FP8: the 256 decoded values of the stored bytes (fp32, times the scale, as `_decode` computes them); bf16: None."
+        if self.fp8_max is None: return None
+        return torch.arange(256, dtype=torch.uint8).view(self.dtype).float().mul_(packed["scale"].cpu())
 
 # %% ../nbs/01_lowprec.ipynb #f5a00021
 @njit(nogil=True, cache=True)
@@ -224,7 +237,7 @@ def _compact_chunk(x, bits, vals, k, dump):
             acc |= np.uint8(nz) << np.uint8(j)
             a = abs(v)
             bad += not a <= np.float32(3.4028235e38)   # NaN or Inf
-            amax = max(amax, a)
+            amax = a if a > amax else amax   # a select, not a branch
         bits[byte] = acc
     return amax, bad
 
@@ -236,15 +249,32 @@ def _nonzeros(x):
     return k
 
 @njit(nogil=True, cache=True)
-def _expand_chunk(bits, vals, k, out):
-    "out[i] = the next value (from vals[k] on) where bit i is set, 0 elsewhere (branch-free); returns the next k."
+def _expand_chunk(bits, vals, lut, k, out):
+    "out[i] = the next value (from vals[k] on; lut[vals[k]] with a lookup table) where bit i is set, 0 elsewhere\n    (branch-free: the value is loaded whether it is used or not, then selected); returns the next k."
+    last = vals.size - 1
     for byte in range(bits.size):
         acc = bits[byte]
         for j in range(min(8, out.size - 8 * byte)):
             b = (acc >> np.uint8(j)) & np.uint8(1)
-            out[8 * byte + j] = vals[min(k, vals.size - 1)] if b else np.float32(0.0)
+            x = vals[min(k, last)] if lut is None else lut[vals[min(k, last)]]
+            out[8 * byte + j] = x if b else np.float32(0.0)
             k += b
     return k
+
+@njit(nogil=True, cache=True)
+def _pack_chunk(b, out):
+    "out[k] = the bools b[8k:8k+8] as the bits of one byte."
+    for k in range(out.size):
+        acc = np.uint8(0)
+        for j in range(min(8, b.size - 8 * k)): acc |= (b[8 * k + j] & np.uint8(1)) << np.uint8(j)
+        out[k] = acc
+
+@njit(nogil=True, cache=True)
+def _unpack_chunk(bits, out):
+    "out[8k+j] = bit j of bits[k]."
+    for k in range(bits.size):
+        acc = bits[k]
+        for j in range(min(8, out.size - 8 * k)): out[8 * k + j] = (acc >> np.uint8(j)) & np.uint8(1)
 
 @njit(nogil=True, cache=True)
 def _popcount(bits):
@@ -268,14 +298,14 @@ def cpu_threads() -> int:
 PAD = 16   # floats between two chunks' dump slots (one cache line): the threads never share a line
 
 @njit(parallel=True, cache=True)
-def _compact(x, bits, nchunks):
-    "Chunks of whole bytes in parallel: each counts its nonzeros, then packs them at its offset. (values, max |x|, non-finite)."
+def _compact(x, bits, buf, nchunks):
+    "Chunks of whole bytes in parallel: each counts its nonzeros, then packs them at its offset, in buf if it is large enough.\n    (values, max |x|, non-finite)."
     nbytes = bits.size; step = (nbytes + nchunks - 1) // nchunks * 8
     counts = np.zeros(nchunks + 1, np.int64)
     for c in prange(nchunks): counts[c + 1] = _nonzeros(x[c * step:min(x.size, (c + 1) * step)])
     offs = np.cumsum(counts)
     total = offs[nchunks]
-    vals = np.empty(total + PAD * nchunks, np.float32)
+    vals = buf[:total + PAD * nchunks] if buf.size >= total + PAD * nchunks else np.empty(total + PAD * nchunks, np.float32)
     amax = np.zeros(nchunks, np.float32); bad = np.zeros(nchunks, np.int64)
     for c in prange(nchunks):
         a, e = c * step, min(x.size, (c + 1) * step)
@@ -283,7 +313,7 @@ def _compact(x, bits, nchunks):
     return vals[:total], amax.max(), bad.sum()
 
 @njit(parallel=True, cache=True)
-def _expand(bits, vals, out, nchunks):
+def _expand(bits, vals, lut, out, nchunks):
     "Chunks of whole bytes in parallel, each starting at its offset (the set bits before it); returns the values used."
     nbytes = bits.size; step = (nbytes + nchunks - 1) // nchunks
     counts = np.zeros(nchunks + 1, np.int64)
@@ -291,29 +321,47 @@ def _expand(bits, vals, out, nchunks):
     offs = np.cumsum(counts)
     for c in prange(nchunks):
         a, e = c * step, min(nbytes, (c + 1) * step)
-        if a < e: _expand_chunk(bits[a:e], vals, offs[c], out[8 * a:min(out.size, 8 * e)])
+        if a < e: _expand_chunk(bits[a:e], vals, lut, offs[c], out[8 * a:min(out.size, 8 * e)])
     return offs[nchunks]
 
-def compact_nonzeros(x: Tensor) -> tuple[Tensor, Tensor, float, int]:
-    "A CPU fp32 tensor's keep-mask as `pack_bits` packs it, its nonzeros (fp32, in order), their max |x|, and how many are not finite."
+@njit(parallel=True, cache=True)
+def _pack(b, bits, nchunks):
+    "`pack_bits` of the bytes b (0 or 1) into bits, chunks of whole bytes in parallel."
+    step = (bits.size + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        a, e = c * step, min(bits.size, (c + 1) * step)
+        if a < e: _pack_chunk(b[8 * a:min(b.size, 8 * e)], bits[a:e])
+
+@njit(parallel=True, cache=True)
+def _unpack(bits, out, nchunks):
+    "`unpack_bits` into the bytes out (0 or 1), chunks of whole bytes in parallel."
+    step = (bits.size + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        a, e = c * step, min(bits.size, (c + 1) * step)
+        if a < e: _unpack_chunk(bits[a:e], out[8 * a:min(out.size, 8 * e)])
+
+def compact_nonzeros(x: Tensor, scratch: Tensor | None = None) -> tuple[Tensor, Tensor, float, int]:
+    "A CPU fp32 tensor's keep-mask as `pack_bits` packs it, its nonzeros (fp32, in order), their max |x|, and how many are not finite;\n    the nonzeros are written into `scratch` (fp32) when it is large enough (the result is then a view of it)."
     flat = x.detach().reshape(-1).contiguous()
     bits = torch.empty((flat.numel() + 7) // 8, dtype=torch.uint8)
-    vals, amax, bad = _compact(flat.numpy(), bits.numpy(), cpu_threads())
+    buf = (scratch.reshape(-1) if scratch is not None else torch.empty(0)).numpy()
+    vals, amax, bad = _compact(flat.numpy(), bits.numpy(), buf, cpu_threads())
     return bits, torch.from_numpy(vals), float(amax), int(bad)
 
-def expand_nonzeros(bits: Tensor, values: Tensor, n: int, out: Tensor | None = None) -> Tensor:
-    "The dense flat fp32 tensor of n entries whose nonzeros are `values` where `bits` (as `pack_bits` packs) are set (into `out` if given)."
+def expand_nonzeros(bits: Tensor, values: Tensor, n: int, out: Tensor | None = None, lut: Tensor | None = None) -> Tensor:
+    "The dense flat fp32 tensor of n entries whose nonzeros are `values` where `bits` (as `pack_bits` packs) are set (into `out` if given);\n    with `lut` (fp32, 256 entries) `values` are bytes and each nonzero is lut[byte]."
     out = torch.empty(n) if out is None else out
     if values.numel() == 0 and not bits.any(): return out.zero_()   # (the branch-free loop reads a value even where none is used)
-    k = _expand(bits.contiguous().numpy(), values.float().contiguous().numpy(), out.numpy(), cpu_threads())
+    vals = values.contiguous() if lut is not None else values.float().contiguous()
+    k = _expand(bits.contiguous().numpy(), vals.numpy(), None if lut is None else lut.contiguous().numpy(), out.numpy(), cpu_threads())
     if k != values.numel(): raise ValueError(f"The packed mask has {k} set bits but {values.numel()} values are stored: the state is corrupt.")
     return out
 
 # %% ../nbs/01_lowprec.ipynb #55c01e71
-def _sparse_encode(self: SparseCodec, x: Tensor) -> dict[str, Tensor]:
-    "As `StateCodec.encode`; a CPU fp32 tensor is packed in one pass (`compact_nonzeros`)."
+def _sparse_encode(self: SparseCodec, x: Tensor, scratch: Tensor | None = None) -> dict[str, Tensor]:
+    "As `StateCodec.encode`; a CPU fp32 tensor is packed in one pass (`compact_nonzeros`, its nonzeros gathered into `scratch` if given)."
     if HAVE_NUMBA and isinstance(x, Tensor) and x.device.type == "cpu" and x.dtype == torch.float32:
-        bits, vals, amax, bad = compact_nonzeros(x)
+        bits, vals, amax, bad = compact_nonzeros(x, scratch)
         if bad: _check_input(x, self.name)   # raises the one-sentence error
         return self._pack(x, bits, vals, torch.tensor(amax))
     return StateCodec.encode(self, x)
