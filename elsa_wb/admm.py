@@ -388,7 +388,7 @@ def _update_fused(self: ADMM, n: str, w32: Tensor, h: Tensor | None, scale: floa
     if self.u_codec.name not in IN_PLACE: self.u[n] = self.u_codec.encode(u)
     return out
 
-IN_PLACE = {"fp32", "bf16"}   # codecs whose stored tensor the kernel reads and writes itself (`_load` / `_store`)
+IN_PLACE = {"fp32", "bf16"}   # codecs whose stored tensor the kernel reads and writes itself (`_read` / `_write`)
 
 def _kernel_state(codec, packed: dict, buf: Tensor) -> Tensor:
     "What the kernel works on for a stored z or u: the stored tensor itself (fp32, bf16), else its values decoded into `buf`."
