@@ -261,6 +261,8 @@ def _expand_chunk(bits, vals, lut, k, out):
             k += b
     return k
 
+
+# %% ../nbs/01_lowprec.ipynb #f5a10022
 @njit(nogil=True, cache=True)
 def _pack_chunk(b, out):
     "out[k] = the bools b[8k:8k+8] as the bits of one byte."
@@ -324,6 +326,8 @@ def _expand(bits, vals, lut, out, nchunks):
         if a < e: _expand_chunk(bits[a:e], vals, lut, offs[c], out[8 * a:min(out.size, 8 * e)])
     return offs[nchunks]
 
+
+# %% ../nbs/01_lowprec.ipynb #f5a10024
 @njit(parallel=True, cache=True)
 def _pack(b, bits, nchunks):
     "`pack_bits` of the bytes b (0 or 1) into bits, chunks of whole bytes in parallel."
@@ -340,6 +344,8 @@ def _unpack(bits, out, nchunks):
         a, e = c * step, min(bits.size, (c + 1) * step)
         if a < e: _unpack_chunk(bits[a:e], out[8 * a:min(out.size, 8 * e)])
 
+
+# %% ../nbs/01_lowprec.ipynb #f5a10026
 def compact_nonzeros(x: Tensor, scratch: Tensor | None = None) -> tuple[Tensor, Tensor, float, int]:
     "A CPU fp32 tensor's keep-mask as `pack_bits` packs it, its nonzeros (fp32, in order), their max |x|, and how many are not finite;\n    the nonzeros are written into `scratch` (fp32) when it is large enough (the result is then a view of it)."
     flat = x.detach().reshape(-1).contiguous()
