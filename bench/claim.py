@@ -14,8 +14,9 @@ Cells (the evaluation protocol of bench/quality.py: the first 64 windows of 512 
            per seed `dense+ft` (the same fine-tuning with nothing pruned: the domain shift of training on pydocs alone).
            The seed draws the calibration sample and the data order.
   budget   at each step count: `elsa-paper` (W dense, z0 = Proj(W0), hessian projection, no fine-tuning), `elsa-paper-ramp`
-           (the same, rho 0.01 -> 1 exponentially) and `control` (the same tokens); each z/u update logs its primal residual
-           and the mask's agreement with SparseGPT's mask.
+           (the same, rho 0.01 -> 1 exponentially) and `control` (the same tokens); `elsa-cpu` (the seeds study's recipe scaled
+           to the step count: ElsaConfig.cpu_budget) and `control-cpu` (its control: the same warm-up); each z/u update logs
+           its primal residual and the mask's agreement with SparseGPT's mask.
   neardense at 0% and 50%: the control and ELSA under the budget rule (its lr x0.1 below 70%) and the control at the full lr.
   lowmem   ELSA-L (sparse FP8 z, bf16 u, 8-bit Adam, bit-packed masks) on the seeds recipe: quality and bytes as run.
 """
@@ -27,7 +28,12 @@ for _v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"): os.
 
 ROOT = Path(__file__).resolve().parents[1]
 CELLS = ROOT / "bench" / "results" / "claim"
-RECIPE = dict(steps=90, finetune_steps=30, warmup_steps=10, init="sparsegpt", projection="magnitude", warm_start=True)   # quality.md's elsa-cpu
+def recipe(total_steps: int) -> dict:
+    "ELSA's CPU recipe (`ElsaConfig.cpu_budget`) for `total_steps`: z0 and W from SparseGPT, magnitude projection, the last quarter masked fine-tuning."
+    from elsa_wb.config import ElsaConfig
+    keys = ("steps", "finetune_steps", "warmup_steps", "init", "projection", "warm_start")
+    return {k: getattr(ElsaConfig.cpu_budget(total_steps), k) for k in keys}
+RECIPE = recipe(120)   # quality.md's elsa-cpu: 90 ADMM + 30 fine-tuning steps, 10 warm-up steps
 PAPER = dict(finetune_steps=0, init="magnitude", projection="hessian", warm_start=False)   # ADMM from the dense weights (the spec's algorithm)
 # the same with rho ramped 100x over the run: at rho 0.01 the 480-step run never closed its primal residual (about 1.0 at every
 # update) and its masks swapped most of their kept set at every other update; a growing rho makes W follow z before the end
@@ -77,9 +83,10 @@ def lowmem_cells(seeds, sparsities) -> dict:
 
 def budget_cells(steps, sparsities) -> dict:
     "{cell name: (study, RunSpec)} of the budget study (seed 0)."
-    return {f"{name}-{p:g}-{n}steps": ("budget", spec_of(method, p, 0, steps=n, **extra))
+    return {f"{name}-{p:g}-{n}steps": ("budget", spec_of(method, p, 0, **{"steps": n, **extra}))
             for n in steps for p in sparsities
-            for name, method, extra in (("elsa-paper", "elsa", PAPER), ("control", "sparsegpt+ft", PAPER), ("elsa-paper-ramp", "elsa", PAPER_RAMP))}
+            for name, method, extra in (("elsa-paper", "elsa", PAPER), ("control", "sparsegpt+ft", PAPER), ("elsa-paper-ramp", "elsa", PAPER_RAMP),
+                                        ("elsa-cpu", "elsa", recipe(n)), ("control-cpu", "sparsegpt+ft", recipe(n)))}
 
 
 class SparseGPTAgreement:
@@ -199,6 +206,17 @@ def heldout_section(seeds: list[dict]) -> list[str]:
     return lines
 
 
+def recipe_curve(recs: list[dict], sparsity: float = 0.9) -> dict[int, dict[int, float]]:
+    "{steps: {seed: ELSA / control}} of the CPU recipe at `sparsity`: the seeds study's pairs (120 steps) and the budget study's `elsa-cpu` / `control-cpu`."
+    by = {r["cell"]: r for r in recs if r["sparsity"] == sparsity and r.get("steps")}
+    out = {}
+    for name, e in by.items():
+        k = by.get(name.replace("elsa-", "control-", 1))
+        if e["study"] in ("seeds", "budget") and e["method"] == "elsa" and (e["study"] == "seeds" or name.startswith("elsa-cpu-")) and k:
+            out.setdefault(e["steps"], {})[e["seed"]] = e["ppl"] / k["ppl"]
+    return dict(sorted(out.items()))
+
+
 def report_text(recs: list[dict]) -> str:
     "The claim as markdown: the seeds table (means ± half-range, paired ELSA / control ratios), dense + ft, the budget curve, near-dense, ELSA-L."
     seeds = [r for r in recs if r["study"] == "seeds"]
@@ -215,21 +233,26 @@ def report_text(recs: list[dict]) -> str:
     if dense_ft: lines += ["", f"Dense + the same fine-tuning (nothing pruned, the control's 120 steps on pydocs): {spread([r['ppl'] for r in dense_ft])} "
                            f"({spread([r['ppl_austen'] for r in dense_ft])}): what training on pydocs alone does to the evaluation texts."]
     if budget:
-        lines += ["", "## The long budget at 90%: the paper's algorithm against the control", "",
-                  "One row per arm and step count; `vs control` is the arm's perplexity over the control's at the same steps; the residual "
+        lines += ["", "## The long budget at 90%: the paper's algorithm and the CPU recipe against their controls", "",
+                  "One row per arm and step count; `vs control` is the arm's perplexity over its control's at the same steps (`elsa-cpu` over "
+                  "`control-cpu`, which shares its warm-up; the paper's arms over `control`); the residual "
                   "and the IoU with SparseGPT's mask are read at the z/u updates (first, middle, last).", "",
                   "| sparsity | steps | train tokens | arm | perplexity | Austen | vs control | rel. primal residual | share of entries flipped by the update | IoU with SparseGPT's mask |",
                   "|---|---:|---:|---|---:|---:|---:|---|---|---|"]
         arm_of = lambda r: r["cell"].rsplit("-", 2)[0]   # control-0.9-480steps -> control
         for key in sorted({(r["sparsity"], r["steps"]) for r in budget}):
             arms = {arm_of(r): r for r in budget if (r["sparsity"], r["steps"]) == key}
-            k = arms.get("control")
-            for name, r in sorted(arms.items(), key=lambda kv: kv[0] != "control"):
+            for name, r in sorted(arms.items(), key=lambda kv: (kv[0].endswith("-cpu"), not kv[0].startswith("control"))):
+                k = arms.get("control-cpu" if name.endswith("-cpu") else "control")
                 cur = [x for x in (r.get("admm_curve") or []) if x.get("rho") is not None]   # the updates (the last entry repeats the end)
                 pick = lambda f: ", ".join(f"{cur[i][f]:.2f}" for i in (0, len(cur) // 2, -1)) if cur and cur[0].get(f) is not None else "-"
                 vs = f"{r['ppl'] / k['ppl']:.2f}x" if k and r is not k else "-"
                 lines.append(f"| {key[0]:.0%} | {key[1]} | {r['train_tokens']:,} | {name} | {r['ppl']:,.1f} | {r['ppl_austen']:,.1f} | "
                              f"{vs} | {pick('primal_rel')} | {pick('hamming')} | {pick('iou_sparsegpt')} |")
+        for p in sorted({r["sparsity"] for r in budget}):
+            if len(curve := recipe_curve(recs, p)) > 1:
+                lines += ["", f"The CPU recipe's ELSA / control at {p:.0%} as the budget grows (120 steps: the seeds study): " + "; ".join(
+                    f"{n} steps " + ", ".join(f"s{s} {v:.2f}x" for s, v in sorted(by_seed.items())) for n, by_seed in curve.items()) + "."]
     lines += heldout_section(seeds)
     neardense = [r for r in recs if r["study"] == "neardense"]
     if neardense:

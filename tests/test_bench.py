@@ -139,6 +139,26 @@ def test_claim_cells_pin_the_lr_they_compare():
     assert c.main(["seeds", "--only", "no-such-cell", "--cells", "/nonexistent"]) == 2
 
 
+def test_claim_budget_recipe_arm_is_paired_with_a_control_of_the_same_warmup_and_tokens():
+    "The budget study's elsa-cpu (the recipe scaled to the steps) and control-cpu share steps, warm-up and lr; the report's curve starts at the seeds study's 120 steps."
+    c = load("claim")
+    cells = c.budget_cells([480], [0.9])
+    e, k = (cells[f"{arm}-0.9-480steps"][1].training_config() for arm in ("elsa-cpu", "control-cpu"))
+    assert e.total_steps == k.total_steps == 480 and e.warmup_steps == k.warmup_steps == 40 and e.lr == k.lr
+    assert (e.steps, e.finetune_steps, k.steps) == (360, 120, 0)
+    assert c.RECIPE == dict(steps=90, finetune_steps=30, warmup_steps=10, init="sparsegpt", projection="magnitude", warm_start=True)
+    recs = c.cell_records()
+    ref = {r["cell"]: r for r in recs}
+    fakes = [dict(ref["elsa-0.9-s0"], cell=f"{arm}-0.9-480steps", study="budget", steps=480, ppl=ppl, admm_curve=None)
+             for arm, ppl in (("elsa-cpu", 100.0), ("control-cpu", 50.0), ("elsa-paper", 1e6), ("control", 40.0))]
+    curve = c.recipe_curve(recs + fakes)
+    assert curve[480] == {0: 2.0} and curve[120][0] == pytest.approx(ref["elsa-0.9-s0"]["ppl"] / ref["control-0.9-s0"]["ppl"])
+    md = c.report_text(recs + fakes)
+    row = lambda arm: next(l for l in md.splitlines() if f"| {arm} |" in l)
+    assert "480 steps s0 2.00x" in md and "| 100.0 |" in row("elsa-cpu") and "| 2.00x |" in row("elsa-cpu")
+    assert "| 25000.00x |" in row("elsa-paper")   # the paper's arm over its own control (40), not over control-cpu
+
+
 def test_claim_heldout_is_the_runs_last_evaluation_and_is_paired_by_seed(tmp_path, monkeypatch):
     "ppl_heldout comes from the run directory's last eval event (backfilled into older records); the table pairs ELSA with its control of the same seed."
     c = load("claim")
