@@ -206,15 +206,26 @@ def heldout_section(seeds: list[dict]) -> list[str]:
     return lines
 
 
-def recipe_curve(recs: list[dict], sparsity: float = 0.9) -> dict[int, dict[int, float]]:
-    "{steps: {seed: ELSA / control}} of the CPU recipe at `sparsity`: the seeds study's pairs (120 steps) and the budget study's `elsa-cpu` / `control-cpu`."
-    by = {r["cell"]: r for r in recs if r["sparsity"] == sparsity and r.get("steps")}
+def arm_of(cell: str) -> str:
+    "A budget cell's arm: elsa-paper-0.9-480steps -> elsa-paper."
+    return cell.rsplit("-", 2)[0]
+
+
+def control_arm(arm: str) -> str:
+    "The arm a budget arm is measured against: `control-cpu` (the same warm-up) for the CPU recipe, `control` for the paper's arms."
+    return "control-cpu" if arm.endswith("-cpu") else "control"
+
+
+def budget_curves(recs: list[dict], sparsity: float = 0.9) -> dict[str, dict[int, dict[int, float]]]:
+    "{arm: {steps: {seed: ELSA / its control}}} of the budget study's ELSA arms at `sparsity`; `elsa-cpu` starts with the seeds study's 120-step pairs."
+    by = {r["cell"]: r for r in recs if r["sparsity"] == sparsity}
     out = {}
     for name, e in by.items():
-        k = by.get(name.replace("elsa-", "control-", 1))
-        if e["study"] in ("seeds", "budget") and e["method"] == "elsa" and (e["study"] == "seeds" or name.startswith("elsa-cpu-")) and k:
-            out.setdefault(e["steps"], {})[e["seed"]] = e["ppl"] / k["ppl"]
-    return dict(sorted(out.items()))
+        if e["method"] != "elsa" or e["study"] not in ("seeds", "budget"): continue
+        arm = "elsa-cpu" if e["study"] == "seeds" else arm_of(name)   # the seeds study's cells are the recipe at 120 steps
+        k = by.get(name.replace("elsa-", "control-", 1) if e["study"] == "seeds" else name.replace(arm, control_arm(arm), 1))
+        if k: out.setdefault(arm, {}).setdefault(e["steps"], {})[e["seed"]] = e["ppl"] / k["ppl"]
+    return {arm: dict(sorted(c.items())) for arm, c in sorted(out.items())}
 
 
 def report_text(recs: list[dict]) -> str:
@@ -239,18 +250,17 @@ def report_text(recs: list[dict]) -> str:
                   "and the IoU with SparseGPT's mask are read at the z/u updates (first, middle, last).", "",
                   "| sparsity | steps | train tokens | arm | perplexity | Austen | vs control | rel. primal residual | share of entries flipped by the update | IoU with SparseGPT's mask |",
                   "|---|---:|---:|---|---:|---:|---:|---|---|---|"]
-        arm_of = lambda r: r["cell"].rsplit("-", 2)[0]   # control-0.9-480steps -> control
         for key in sorted({(r["sparsity"], r["steps"]) for r in budget}):
-            arms = {arm_of(r): r for r in budget if (r["sparsity"], r["steps"]) == key}
+            arms = {arm_of(r["cell"]): r for r in budget if (r["sparsity"], r["steps"]) == key}
             for name, r in sorted(arms.items(), key=lambda kv: (kv[0].endswith("-cpu"), not kv[0].startswith("control"))):
-                k = arms.get("control-cpu" if name.endswith("-cpu") else "control")
+                k = arms.get(control_arm(name))
                 cur = [x for x in (r.get("admm_curve") or []) if x.get("rho") is not None]   # the updates (the last entry repeats the end)
                 pick = lambda f: ", ".join(f"{cur[i][f]:.2f}" for i in (0, len(cur) // 2, -1)) if cur and cur[0].get(f) is not None else "-"
                 vs = f"{r['ppl'] / k['ppl']:.2f}x" if k and r is not k else "-"
                 lines.append(f"| {key[0]:.0%} | {key[1]} | {r['train_tokens']:,} | {name} | {r['ppl']:,.1f} | {r['ppl_austen']:,.1f} | "
                              f"{vs} | {pick('primal_rel')} | {pick('hamming')} | {pick('iou_sparsegpt')} |")
         for p in sorted({r["sparsity"] for r in budget}):
-            if len(curve := recipe_curve(recs, p)) > 1:
+            if len(curve := budget_curves(recs, p).get("elsa-cpu", {})) > 1:
                 lines += ["", f"The CPU recipe's ELSA / control at {p:.0%} as the budget grows (120 steps: the seeds study): " + "; ".join(
                     f"{n} steps " + ", ".join(f"s{s} {v:.2f}x" for s, v in sorted(by_seed.items())) for n, by_seed in curve.items()) + "."]
     lines += heldout_section(seeds)
