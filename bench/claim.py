@@ -2,6 +2,7 @@
 
     python bench/claim.py seeds --seeds 0 1 2 --sparsity 0.7 0.8 0.9   # the CPU recipe vs its control, with dense+ft and SparseGPT rows
     python bench/claim.py budget --steps 480 960 --sparsity 0.9         # the paper's algorithm (ADMM from the dense weights) vs the control
+    python bench/claim.py rho --rho 0.003 --seeds 0 1 2 --sparsity 0.9  # the recipe with another penalty weight, paired with the seeds study's controls
     python bench/claim.py report                                        # bench/results/claim.{json,md} from the finished cells
 
 Every cell is an `elsa-wb prune` run directory under --runs (git-ignored): the same command again skips finished cells and
@@ -18,6 +19,8 @@ Cells (the evaluation protocol of bench/quality.py: the first 64 windows of 512 
            to the step count: ElsaConfig.cpu_budget) and `control-cpu` (its control: the same warm-up); each z/u update logs
            its primal residual and the mask's agreement with SparseGPT's mask.
   neardense at 0% and 50%: the control and ELSA under the budget rule (its lr x0.1 below 70%) and the control at the full lr.
+  rho      per seed and sparsity: `elsa-rho<r>` (the seeds study's ELSA with rho r instead of 0.01), measured against the
+           seeds study's control of the same seed: is the 90% loss the recipe's penalty weight or the method?
   lowmem   ELSA-L (sparse FP8 z, bf16 u, 8-bit Adam, bit-packed masks) on the seeds recipe: quality and bytes as run.
 """
 from __future__ import annotations
@@ -79,6 +82,23 @@ def lowmem_cells(seeds, sparsities) -> dict:
     "{cell name: (study, RunSpec)} of ELSA-L (sparse FP8 z, bf16 u, 8-bit Adam, bit-packed masks) on the seeds study's recipe."
     from elsa_wb.config import LOW_MEMORY
     return {f"elsa-l-{p:g}-s{s}": ("lowmem", spec_of("elsa", p, s, **RECIPE, **LOW_MEMORY)) for s in seeds for p in sparsities}
+
+
+def rho_cells(seeds, sparsities, rhos) -> dict:
+    "{cell name: (study, RunSpec)} of the rho study: the seeds study's ELSA with another rho (its control is the seeds study's, same seed)."
+    return {f"elsa-rho{r:g}-{p:g}-s{s}": ("rho", spec_of("elsa", p, s, **RECIPE, rho=r)) for r in rhos for p in sparsities for s in seeds}
+
+
+def rho_curves(recs: list[dict]) -> dict[float, dict[float, dict[int, float]]]:
+    "{sparsity: {rho: {seed: ELSA / the seeds study's control of that seed}}}: the rho study's cells beside the seeds study's ELSA (rho 0.01)."
+    by = {r["cell"]: r for r in recs}
+    out = {}
+    for e in recs:
+        if e["method"] != "elsa" or e["study"] not in ("seeds", "rho"): continue
+        k = by.get(f"control-{e['sparsity']:g}-s{e['seed']}")
+        if k: out.setdefault(e["sparsity"], {}).setdefault(e["config"]["elsa"]["rho"], {})[e["seed"]] = e["ppl"] / k["ppl"]
+    studied = {r["sparsity"] for r in recs if r["study"] == "rho"}   # only the sparsities where another rho was run
+    return {p: {rho: dict(sorted(v.items())) for rho, v in sorted(c.items())} for p, c in sorted(out.items()) if p in studied}
 
 
 def budget_cells(steps, sparsities) -> dict:
@@ -263,6 +283,13 @@ def report_text(recs: list[dict]) -> str:
             if len(curve := budget_curves(recs, p).get("elsa-cpu", {})) > 1:
                 lines += ["", f"The CPU recipe's ELSA / control at {p:.0%} as the budget grows (120 steps: the seeds study): " + "; ".join(
                     f"{n} steps " + ", ".join(f"s{s} {v:.2f}x" for s, v in sorted(by_seed.items())) for n, by_seed in curve.items()) + "."]
+    if rhos := rho_curves(recs):
+        lines += ["", "## The penalty weight: the recipe at another rho, paired with the seeds study's control", "",
+                  "ELSA / control per seed (handbook perplexity; the control is the seeds study's, the same seed's calibration sample and data "
+                  "order); rho 0.01 is the seeds study's ELSA.", "", "| sparsity | rho | ELSA / control per seed | mean | seeds |", "|---:|---:|---|---:|---:|"]
+        for p, by_rho in rhos.items():
+            for rho, v in by_rho.items():
+                lines.append(f"| {p:.0%} | {rho:g} | {', '.join(f's{s}: {x:.2f}x' for s, x in v.items())} | {statistics.fmean(v.values()):.2f}x | {len(v)} |")
     lines += heldout_section(seeds)
     neardense = [r for r in recs if r["study"] == "neardense"]
     if neardense:
@@ -303,9 +330,10 @@ def report_text(recs: list[dict]) -> str:
 def main(argv=None) -> int:
     global MODEL, CELLS
     p = argparse.ArgumentParser(prog="bench/claim.py", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("study", choices=("seeds", "budget", "lowmem", "neardense", "report"))
+    p.add_argument("study", choices=("seeds", "budget", "rho", "lowmem", "neardense", "report"))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--sparsity", type=float, nargs="+", default=None, help="default: 0.7 0.8 0.9 (seeds), 0.9 (budget)")
+    p.add_argument("--sparsity", type=float, nargs="+", default=None, help="default: 0.7 0.8 0.9 (seeds), 0.9 (budget, rho)")
+    p.add_argument("--rho", type=float, nargs="+", default=[0.003], help="the rho study's penalty weights (the seeds study's is 0.01)")
     p.add_argument("--steps", type=int, nargs="+", default=[480, 960], help="training steps of the budget study's cells")
     p.add_argument("--only", nargs="+", default=None, help="run only the cells with these names (e.g. control-0.9-480steps)")
     p.add_argument("--runs", default=str(ROOT / "runs" / "claim"))
@@ -319,7 +347,7 @@ def main(argv=None) -> int:
         if filled := backfill_heldout(Path(a.runs), a.commit): print(f"held-out perplexity added to {', '.join(filled)}", file=sys.stderr)
         print(report(out)); return 0
     cells = (seed_cells(a.seeds, a.sparsity or [0.7, 0.8, 0.9]) if a.study == "seeds" else budget_cells(a.steps, a.sparsity or [0.9])
-             if a.study == "budget" else lowmem_cells(a.seeds, a.sparsity or [0.7]) if a.study == "lowmem"
+             if a.study == "budget" else rho_cells(a.seeds, a.sparsity or [0.9], a.rho) if a.study == "rho" else lowmem_cells(a.seeds, a.sparsity or [0.7]) if a.study == "lowmem"
              else neardense_cells(a.seeds, a.sparsity or [0.5]))
     if a.only:
         bad = [n for n in a.only if n not in cells]

@@ -159,6 +159,23 @@ def test_claim_budget_recipe_arm_is_paired_with_a_control_of_the_same_warmup_and
     assert "| 25000.00x |" in row("elsa-paper")   # the paper's arm over its own control (40), not over control-cpu
 
 
+def test_claim_rho_cells_differ_from_the_seeds_study_only_in_rho_and_pair_with_its_controls():
+    "The rho study's cell is the seeds study's ELSA with another rho; its ratio is over the seeds study's control of the same seed."
+    c = load("claim")
+    seeds, rhos = c.seed_cells([1], [0.9]), c.rho_cells([1], [0.9], [0.003])
+    a, b = seeds["elsa-0.9-s1"][1], rhos["elsa-rho0.003-0.9-s1"][1]
+    assert (a.elsa.rho, b.elsa.rho) == (0.01, 0.003)
+    import dataclasses
+    assert dataclasses.replace(b, elsa=dataclasses.replace(b.elsa, rho=a.elsa.rho)).to_json() == a.to_json()
+    recs = c.cell_records(); ref = {r["cell"]: r for r in recs}
+    cfg = {**ref["elsa-0.9-s1"]["config"], "elsa": {**ref["elsa-0.9-s1"]["config"]["elsa"], "rho": 0.003}}
+    fake = dict(ref["elsa-0.9-s1"], cell="elsa-rho0.003-0.9-s1", study="rho", ppl=ref["control-0.9-s1"]["ppl"] / 2, config=cfg)
+    curves = c.rho_curves(recs + [fake])
+    assert curves[0.9][0.003] == {1: 0.5} and curves[0.9][0.01][1] == pytest.approx(ref["elsa-0.9-s1"]["ppl"] / ref["control-0.9-s1"]["ppl"])
+    assert 0.7 not in curves   # no other rho at 70%: no row
+    assert "| 90% | 0.003 | s1: 0.50x | 0.50x | 1 |" in c.report_text(recs + [fake])
+
+
 def test_claim_heldout_is_the_runs_last_evaluation_and_is_paired_by_seed(tmp_path, monkeypatch):
     "ppl_heldout comes from the run directory's last eval event (backfilled into older records); the table pairs ELSA with its control of the same seed."
     c = load("claim")
