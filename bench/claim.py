@@ -248,6 +248,17 @@ def budget_curves(recs: list[dict], sparsity: float = 0.9) -> dict[str, dict[int
     return {arm: dict(sorted(c.items())) for arm, c in sorted(out.items())}
 
 
+def crossing(curve: dict[int, dict[int, float]]) -> float | None:
+    "Where ELSA / control would reach 1: a least-squares line in log(steps) through the per-budget means; None unless it falls toward 1 (or rises toward it)."
+    import math
+    pts = [(math.log(n), statistics.fmean(v.values())) for n, v in curve.items() if v]
+    if len(pts) < 2: return None
+    mx, my = statistics.fmean(x for x, _ in pts), statistics.fmean(y for _, y in pts)
+    slope = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+    if slope == 0 or (my - 1) * slope > 0: return None   # moving away from 1 (or flat): no crossing ahead
+    return math.exp(mx + (1 - my) / slope)
+
+
 def report_text(recs: list[dict]) -> str:
     "The claim as markdown: the seeds table (means ± half-range, paired ELSA / control ratios), dense + ft, the budget curve, near-dense, ELSA-L."
     seeds = [r for r in recs if r["study"] == "seeds"]
@@ -283,6 +294,9 @@ def report_text(recs: list[dict]) -> str:
             if len(curve := budget_curves(recs, p).get("elsa-cpu", {})) > 1:
                 lines += ["", f"The CPU recipe's ELSA / control at {p:.0%} as the budget grows (120 steps: the seeds study): " + "; ".join(
                     f"{n} steps " + ", ".join(f"s{s} {v:.2f}x" for s, v in sorted(by_seed.items())) for n, by_seed in curve.items()) + "."]
+                x = crossing(curve)
+                lines[-1] += (f" A straight line in log(steps) through the means reaches 1.00x at about {x:,.0f} steps (a line through "
+                              f"{len(curve)} budgets, not a law)." if x else " The means do not move toward 1.00x: no crossing ahead on this evidence.")
     if rhos := rho_curves(recs):
         lines += ["", "## The penalty weight: the recipe at another rho, paired with the seeds study's control", "",
                   "ELSA / control per seed (handbook perplexity; the control is the seeds study's, the same seed's calibration sample and data "

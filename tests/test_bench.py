@@ -157,6 +157,9 @@ def test_claim_budget_recipe_arm_is_paired_with_a_control_of_the_same_warmup_and
     row = lambda arm: next(l for l in md.splitlines() if f"| {arm} |" in l)
     assert "480 steps s0 2.00x" in md and "| 100.0 |" in row("elsa-cpu") and "| 2.00x |" in row("elsa-cpu")
     assert "| 25000.00x |" in row("elsa-paper")   # the paper's arm over its own control (40), not over control-cpu
+    assert c.crossing({120: {0: 1.5, 1: 1.3}, 480: {0: 1.2}}) == pytest.approx(480 * 4 ** (0.2 / 0.2))   # 1.4 -> 1.2 per x4: 1.0 at 1920
+    assert c.crossing({120: {0: 1.2}, 480: {0: 1.3}}) is None and c.crossing({120: {0: 1.2}}) is None     # moving away; one budget
+    assert "reaches 1.00x" not in md   # the fake 480-step pair (2.00x) moves away from 1
 
 
 def test_claim_rho_cells_differ_from_the_seeds_study_only_in_rho_and_pair_with_its_controls():
