@@ -144,6 +144,20 @@ def heldout_ppl(run_dir: Path) -> float | None:
     return evals[-1]["sparse_ppl"] if evals else None
 
 
+CURVE_KEYS = ("step", "primal_rel", "hamming", "hamming_init", "iou_init", "iou_sparsegpt", "rho")
+
+
+def admm_curve(run_dir: Path, live: list[dict]) -> list[dict] | None:
+    "The run's z/u updates from its metrics.jsonl (every sitting; a resumed run's repeated steps once, the last), with the IoU with SparseGPT's mask where this sitting's sink saw the update."
+    f = Path(run_dir) / "metrics.jsonl"
+    ups = {}
+    for e in (map(json.loads, f.read_text().splitlines()) if f.exists() else ()):
+        if e.get("event") == "admm_update": ups[(e["step"], e.get("rho") is None)] = {k: e.get(k) for k in CURVE_KEYS}
+    for x in live:   # the sink's values (iou_sparsegpt is computed live, never logged)
+        ups.setdefault((x["step"], x.get("rho") is None), {}).update({k: v for k, v in x.items() if v is not None})
+    return [ups[k] for k in sorted(ups)] or None
+
+
 def backfill_heldout(runs: Path, commit: bool = False) -> list[str]:
     "Add `ppl_heldout` to the records written before it existed, from their run directories where those are still here."
     done = []
@@ -165,8 +179,7 @@ def run_cell(name: str, study: str, spec, runs: Path, commit: bool, command: str
     if out.exists(): print(f"{name}: done ({out})"); return
     curve, sinks = [], []
     if study == "budget" and spec.method == "elsa": sinks.append(SparseGPTAgreement(spec))
-    sinks.append(lambda ev: curve.append({k: ev.get(k) for k in ("step", "primal_rel", "hamming", "hamming_init", "iou_init", "iou_sparsegpt", "rho")})
-                 if ev.get("event") == "admm_update" else None)
+    sinks.append(lambda ev: curve.append({k: ev.get(k) for k in CURVE_KEYS}) if ev.get("event") == "admm_update" else None)
     print(f"{name}: running into {runs / name}", flush=True)
     t0 = time.time(); _LIVE.pop("runner", None)
     s = execute(spec, runs / name, resume=(runs / name).exists(), reuse=True, save_model=False, progress=False, callbacks=sinks)
@@ -174,7 +187,7 @@ def run_cell(name: str, study: str, spec, runs: Path, commit: bool, command: str
                steps=(spec.training_config().total_steps if spec.training_config() else 0), ppl=s["ppl"],
                ppl_austen=(s.get("extra_eval") or {}).get("austen", {}).get("ppl"), ppl_heldout=heldout_ppl(runs / name), train_tokens=s["train_tokens"],
                lr=(spec.training_config().lr if spec.training_config() else None),   # the effective peak lr (before the per-matrix RMS factor)
-               calib_tokens=s["calib_tokens"], seconds=s["seconds"], admm_curve=curve or None, eval_protocol=s["eval"]["protocol"],
+               calib_tokens=s["calib_tokens"], seconds=s["seconds"], admm_curve=admm_curve(runs / name, curve), eval_protocol=s["eval"]["protocol"],
                config=spec.to_json(), command=command, wall_s_this_sitting=round(time.time() - t0, 1), **versions(),
                bytes_as_run=measured_bytes(_LIVE["runner"]) if _LIVE.get("runner") is not None else None)   # the trained cells
     CELLS.mkdir(parents=True, exist_ok=True)
@@ -286,7 +299,7 @@ def report_text(recs: list[dict]) -> str:
             for name, r in sorted(arms.items(), key=lambda kv: (kv[0].endswith("-cpu"), not kv[0].startswith("control"))):
                 k = arms.get(control_arm(name))
                 cur = [x for x in (r.get("admm_curve") or []) if x.get("rho") is not None]   # the updates (the last entry repeats the end)
-                pick = lambda f: ", ".join(f"{cur[i][f]:.2f}" for i in (0, len(cur) // 2, -1)) if cur and cur[0].get(f) is not None else "-"
+                pick = lambda f: ", ".join(f"{v[i]:.2f}" for i in (0, len(v) // 2, -1)) if (v := [x[f] for x in cur if x.get(f) is not None]) else "-"
                 vs = f"{r['ppl'] / k['ppl']:.2f}x" if k and r is not k else "-"
                 lines.append(f"| {key[0]:.0%} | {key[1]} | {r['train_tokens']:,} | {name} | {r['ppl']:,.1f} | {r['ppl_austen']:,.1f} | "
                              f"{vs} | {pick('primal_rel')} | {pick('hamming')} | {pick('iou_sparsegpt')} |")

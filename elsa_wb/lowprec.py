@@ -9,6 +9,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+import os
+if os.environ.get("OMP_NUM_THREADS", "").isdigit():   # numba sizes its thread pool once, at import: a job told to use N threads
+    os.environ.setdefault("NUMBA_NUM_THREADS", os.environ["OMP_NUM_THREADS"])   # gets N (see `cpu_threads`)
 try:
     import numba
     from numba import njit, prange
