@@ -262,9 +262,10 @@ def budget_curves(recs: list[dict], sparsity: float = 0.9) -> dict[str, dict[int
 
 
 def crossing(curve: dict[int, dict[int, float]]) -> float | None:
-    "Where ELSA / control would reach 1: a least-squares line in log(steps) through the per-budget means; None unless it falls toward 1 (or rises toward it)."
+    "Where ELSA / control would reach 1: a least-squares line in log(steps) through the per-budget means (of the seeds run at every budget, when any is); None unless it moves toward 1."
     import math
-    pts = [(math.log(n), statistics.fmean(v.values())) for n, v in curve.items() if v]
+    common = set.intersection(*(set(v) for v in curve.values())) if curve else set()
+    pts = [(math.log(n), statistics.fmean(x for s, x in v.items() if s in common or not common)) for n, v in curve.items() if v]
     if len(pts) < 2: return None
     mx, my = statistics.fmean(x for x, _ in pts), statistics.fmean(y for _, y in pts)
     slope = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
@@ -300,16 +301,19 @@ def report_text(recs: list[dict]) -> str:
                 k = arms.get(control_arm(name))
                 cur = [x for x in (r.get("admm_curve") or []) if x.get("rho") is not None]   # the updates (the last entry repeats the end)
                 pick = lambda f: ", ".join(f"{v[i]:.2f}" for i in (0, len(v) // 2, -1)) if (v := [x[f] for x in cur if x.get(f) is not None]) else "-"
+                iou = pick("iou_sparsegpt")
+                if iou == "-" and r["config"]["elsa"].get("init") == "sparsegpt": iou = pick("iou_init")   # z0 is SparseGPT's mask itself
                 vs = f"{r['ppl'] / k['ppl']:.2f}x" if k and r is not k else "-"
                 lines.append(f"| {key[0]:.0%} | {key[1]} | {r['train_tokens']:,} | {name} | {r['ppl']:,.1f} | {r['ppl_austen']:,.1f} | "
-                             f"{vs} | {pick('primal_rel')} | {pick('hamming')} | {pick('iou_sparsegpt')} |")
+                             f"{vs} | {pick('primal_rel')} | {pick('hamming')} | {iou} |")
         for p in sorted({r["sparsity"] for r in budget}):
             if len(curve := budget_curves(recs, p).get("elsa-cpu", {})) > 1:
                 lines += ["", f"The CPU recipe's ELSA / control at {p:.0%} as the budget grows (120 steps: the seeds study): " + "; ".join(
                     f"{n} steps " + ", ".join(f"s{s} {v:.2f}x" for s, v in sorted(by_seed.items())) for n, by_seed in curve.items()) + "."]
                 x = crossing(curve)
-                lines[-1] += (f" A straight line in log(steps) through the means reaches 1.00x at about {x:,.0f} steps (a line through "
-                              f"{len(curve)} budgets, not a law)." if x else " The means do not move toward 1.00x: no crossing ahead on this evidence.")
+                common = sorted(set.intersection(*(set(v) for v in curve.values())))
+                lines[-1] += (f" A straight line in log(steps) through the means of {'seed' + 's' * (len(common) > 1) + ' ' + ', '.join(map(str, common)) if common else 'all seeds'} "
+                              f"reaches 1.00x at about {x:,.0f} steps (a line through {len(curve)} budgets, not a law)." if x else " The means do not move toward 1.00x: no crossing ahead on this evidence.")
     if rhos := rho_curves(recs):
         lines += ["", "## The penalty weight: the recipe at another rho, paired with the seeds study's control", "",
                   "ELSA / control per seed (handbook perplexity; the control is the seeds study's, the same seed's calibration sample and data "

@@ -157,9 +157,13 @@ def test_claim_budget_recipe_arm_is_paired_with_a_control_of_the_same_warmup_and
     row = lambda arm: next(l for l in md.splitlines() if f"| {arm} |" in l)
     assert "480 steps s0 2.00x" in md and "| 100.0 |" in row("elsa-cpu") and "| 2.00x |" in row("elsa-cpu")
     assert "| 25000.00x |" in row("elsa-paper")   # the paper's arm over its own control (40), not over control-cpu
-    assert c.crossing({120: {0: 1.5, 1: 1.3}, 480: {0: 1.2}}) == pytest.approx(480 * 4 ** (0.2 / 0.2))   # 1.4 -> 1.2 per x4: 1.0 at 1920
+    assert c.crossing({120: {0: 1.5, 1: 1.3}, 480: {0: 1.3, 1: 1.1}}) == pytest.approx(480 * 4 ** (0.2 / 0.2))   # 1.4 -> 1.2 per x4: 1.0 at 1920
+    assert c.crossing({120: {0: 1.5, 1: 1.3}, 480: {0: 1.2}}) == pytest.approx(480 * 4 ** (0.2 / 0.3))   # seed 0 alone is at both budgets
     assert c.crossing({120: {0: 1.2}, 480: {0: 1.3}}) is None and c.crossing({120: {0: 1.2}}) is None     # moving away; one budget
     assert "reaches 1.00x" not in md   # the fake 480-step pair (2.00x) moves away from 1
+    fakes[0]["admm_curve"] = [dict(step=0, rho=0.01, primal_rel=0.1, iou_init=0.99)]   # no live IoU (a resumed sitting): z0 is SparseGPT's mask
+    md = c.report_text(recs + fakes)
+    assert row("elsa-cpu").endswith("| 0.99, 0.99, 0.99 |") and fakes[0]["config"]["elsa"]["init"] == "sparsegpt"
 
 
 def test_claim_rho_cells_differ_from_the_seeds_study_only_in_rho_and_pair_with_its_controls():
@@ -170,7 +174,7 @@ def test_claim_rho_cells_differ_from_the_seeds_study_only_in_rho_and_pair_with_i
     assert (a.elsa.rho, b.elsa.rho) == (0.01, 0.003)
     import dataclasses
     assert dataclasses.replace(b, elsa=dataclasses.replace(b.elsa, rho=a.elsa.rho)).to_json() == a.to_json()
-    recs = c.cell_records(); ref = {r["cell"]: r for r in recs}
+    recs = [r for r in c.cell_records() if r["study"] != "rho"]; ref = {r["cell"]: r for r in recs}   # the committed rho cells aside: the fake alone
     cfg = {**ref["elsa-0.9-s1"]["config"], "elsa": {**ref["elsa-0.9-s1"]["config"]["elsa"], "rho": 0.003}}
     fake = dict(ref["elsa-0.9-s1"], cell="elsa-rho0.003-0.9-s1", study="rho", ppl=ref["control-0.9-s1"]["ppl"] / 2, config=cfg)
     curves = c.rho_curves(recs + [fake])
