@@ -261,10 +261,15 @@ def budget_curves(recs: list[dict], sparsity: float = 0.9) -> dict[str, dict[int
     return {arm: dict(sorted(c.items())) for arm, c in sorted(out.items())}
 
 
+def common_seeds(curve: dict[int, dict[int, float]]) -> list[int]:
+    "The seeds measured at every budget of a curve."
+    return sorted(set.intersection(*(set(v) for v in curve.values()))) if curve else []
+
+
 def crossing(curve: dict[int, dict[int, float]]) -> float | None:
     "Where ELSA / control would reach 1: a least-squares line in log(steps) through the per-budget means (of the seeds run at every budget, when any is); None unless it moves toward 1."
     import math
-    common = set.intersection(*(set(v) for v in curve.values())) if curve else set()
+    common = common_seeds(curve)
     pts = [(math.log(n), statistics.fmean(x for s, x in v.items() if s in common or not common)) for n, v in curve.items() if v]
     if len(pts) < 2: return None
     mx, my = statistics.fmean(x for x, _ in pts), statistics.fmean(y for _, y in pts)
@@ -311,7 +316,7 @@ def report_text(recs: list[dict]) -> str:
                 lines += ["", f"The CPU recipe's ELSA / control at {p:.0%} as the budget grows (120 steps: the seeds study): " + "; ".join(
                     f"{n} steps " + ", ".join(f"s{s} {v:.2f}x" for s, v in sorted(by_seed.items())) for n, by_seed in curve.items()) + "."]
                 x = crossing(curve)
-                common = sorted(set.intersection(*(set(v) for v in curve.values())))
+                common = common_seeds(curve)
                 lines[-1] += (f" A straight line in log(steps) through the means of {'seed' + 's' * (len(common) > 1) + ' ' + ', '.join(map(str, common)) if common else 'all seeds'} "
                               f"reaches 1.00x at about {x:,.0f} steps (a line through {len(curve)} budgets, not a law)." if x else " The means do not move toward 1.00x: no crossing ahead on this evidence.")
     if rhos := rho_curves(recs):
