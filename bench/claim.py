@@ -278,6 +278,15 @@ def crossing(curve: dict[int, dict[int, float]]) -> float | None:
     return math.exp(mx + (1 - my) / slope)
 
 
+def last_move(curve: dict[int, dict[int, float]]) -> tuple[int, int, float, float] | None:
+    "The curve's last step: (previous budget, last budget, mean ratio at each), over the seeds run at every budget (all seeds when none is); None below two budgets."
+    if len(curve) < 2: return None
+    common = common_seeds(curve)
+    mean = lambda v: statistics.fmean(x for s, x in v.items() if s in common or not common)
+    (n0, v0), (n1, v1) = sorted(curve.items())[-2:]
+    return n0, n1, mean(v0), mean(v1)
+
+
 def report_text(recs: list[dict]) -> str:
     "The claim as markdown: the seeds table (means ± half-range, paired ELSA / control ratios), dense + ft, the budget curve, near-dense, ELSA-L."
     seeds = [r for r in recs if r["study"] == "seeds"]
@@ -319,6 +328,9 @@ def report_text(recs: list[dict]) -> str:
                 common = common_seeds(curve)
                 lines[-1] += (f" A straight line in log(steps) through the means of {'seed' + 's' * (len(common) > 1) + ' ' + ', '.join(map(str, common)) if common else 'all seeds'} "
                               f"reaches 1.00x at about {x:,.0f} steps (a line through {len(curve)} budgets, not a law)." if x else " The means do not move toward 1.00x: no crossing ahead on this evidence.")
+                n0, n1, a, b = last_move(curve)
+                if abs(b - 1) >= abs(a - 1):   # the last, longest step moved away: say so beside any line through all the budgets
+                    lines[-1] += f" From {n0} to {n1} steps the ratio moved away from 1.00x ({a:.2f}x to {b:.2f}x): no crossing is in sight at the budgets measured."
     if rhos := rho_curves(recs):
         lines += ["", "## The penalty weight: the recipe at another rho, paired with the seeds study's control", "",
                   "ELSA / control per seed (handbook perplexity; the control is the seeds study's, the same seed's calibration sample and data "

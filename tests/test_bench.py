@@ -160,6 +160,8 @@ def test_claim_budget_recipe_arm_is_paired_with_a_control_of_the_same_warmup_and
     assert c.crossing({120: {0: 1.5, 1: 1.3}, 480: {0: 1.3, 1: 1.1}}) == pytest.approx(480 * 4 ** (0.2 / 0.2))   # 1.4 -> 1.2 per x4: 1.0 at 1920
     assert c.crossing({120: {0: 1.5, 1: 1.3}, 480: {0: 1.2}}) == pytest.approx(480 * 4 ** (0.2 / 0.3))   # seed 0 alone is at both budgets
     assert c.crossing({120: {0: 1.2}, 480: {0: 1.3}}) is None and c.crossing({120: {0: 1.2}}) is None     # moving away; one budget
+    assert c.last_move({480: {0: 1.22}, 120: {0: 1.42, 1: 1.5}, 960: {0: 1.32}}) == (480, 960, 1.22, 1.32)   # sorted by budget; seed 0 at all
+    assert c.last_move({120: {0: 1.4}}) is None
     assert "reaches 1.00x" not in md   # the fake 480-step pair (2.00x) moves away from 1
     fakes[0]["admm_curve"] = [dict(step=0, rho=0.01, primal_rel=0.1, iou_init=0.99)]   # no live IoU (a resumed sitting): z0 is SparseGPT's mask
     md = c.report_text(recs + fakes)
