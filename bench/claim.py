@@ -2,6 +2,7 @@
 
     python bench/claim.py seeds --seeds 0 1 2 --sparsity 0.7 0.8 0.9   # the CPU recipe vs its control, with dense+ft and SparseGPT rows
     python bench/claim.py budget --steps 480 960 --sparsity 0.9         # the paper's algorithm (ADMM from the dense weights) vs the control
+    python bench/claim.py budget --steps 480 --seeds 1 --only elsa-cpu-0.9-480steps-s1 control-cpu-0.9-480steps-s1   # another seed of a budget pair
     python bench/claim.py rho --rho 0.003 --seeds 0 1 2 --sparsity 0.9  # the recipe with another penalty weight, paired with the seeds study's controls
     python bench/claim.py report                                        # bench/results/claim.{json,md} from the finished cells
 
@@ -24,7 +25,7 @@ Cells (the evaluation protocol of bench/quality.py: the first 64 windows of 512 
   lowmem   ELSA-L (sparse FP8 z, bf16 u, 8-bit Adam, bit-packed masks) on the seeds recipe: quality and bytes as run.
 """
 from __future__ import annotations
-import argparse, dataclasses, json, shlex, statistics, subprocess, sys, time
+import argparse, dataclasses, json, re, shlex, statistics, subprocess, sys, time
 from pathlib import Path
 import os
 for _v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"): os.environ.setdefault(_v, "1")
@@ -101,10 +102,10 @@ def rho_curves(recs: list[dict]) -> dict[float, dict[float, dict[int, float]]]:
     return {p: {rho: dict(sorted(v.items())) for rho, v in sorted(c.items())} for p, c in sorted(out.items()) if p in studied}
 
 
-def budget_cells(steps, sparsities) -> dict:
-    "{cell name: (study, RunSpec)} of the budget study (seed 0)."
-    return {f"{name}-{p:g}-{n}steps": ("budget", spec_of(method, p, 0, **{"steps": n, **extra}))
-            for n in steps for p in sparsities
+def budget_cells(steps, sparsities, seeds=(0,)) -> dict:
+    "{cell name: (study, RunSpec)} of the budget study; seed 0's cells carry no seed suffix (they came first), others end in -s<seed>."
+    return {f"{name}-{p:g}-{n}steps" + (f"-s{s}" if s else ""): ("budget", spec_of(method, p, s, **{"steps": n, **extra}))
+            for n in steps for p in sparsities for s in seeds
             for name, method, extra in (("elsa-paper", "elsa", PAPER), ("control", "sparsegpt+ft", PAPER), ("elsa-paper-ramp", "elsa", PAPER_RAMP),
                                         ("elsa-cpu", "elsa", recipe(n)), ("control-cpu", "sparsegpt+ft", recipe(n)))}
 
@@ -240,8 +241,8 @@ def heldout_section(seeds: list[dict]) -> list[str]:
 
 
 def arm_of(cell: str) -> str:
-    "A budget cell's arm: elsa-paper-0.9-480steps -> elsa-paper."
-    return cell.rsplit("-", 2)[0]
+    "A budget cell's arm: elsa-paper-0.9-480steps -> elsa-paper (and elsa-cpu-0.9-480steps-s1 -> elsa-cpu)."
+    return re.sub(r"-s\d+$", "", cell).rsplit("-", 2)[0]
 
 
 def control_arm(arm: str) -> str:
@@ -307,10 +308,10 @@ def report_text(recs: list[dict]) -> str:
                   "One row per arm and step count; `vs control` is the arm's perplexity over its control's at the same steps (`elsa-cpu` over "
                   "`control-cpu`, which shares its warm-up; the paper's arms over `control`); the residual "
                   "and the IoU with SparseGPT's mask are read at the z/u updates (first, middle, last).", "",
-                  "| sparsity | steps | train tokens | arm | perplexity | Austen | vs control | rel. primal residual | share of entries flipped by the update | IoU with SparseGPT's mask |",
-                  "|---|---:|---:|---|---:|---:|---:|---|---|---|"]
-        for key in sorted({(r["sparsity"], r["steps"]) for r in budget}):
-            arms = {arm_of(r["cell"]): r for r in budget if (r["sparsity"], r["steps"]) == key}
+                  "| sparsity | steps | seed | train tokens | arm | perplexity | Austen | vs control | rel. primal residual | share of entries flipped by the update | IoU with SparseGPT's mask |",
+                  "|---|---:|---:|---:|---|---:|---:|---:|---|---|---|"]
+        for key in sorted({(r["sparsity"], r["steps"], r["seed"]) for r in budget}):
+            arms = {arm_of(r["cell"]): r for r in budget if (r["sparsity"], r["steps"], r["seed"]) == key}
             for name, r in sorted(arms.items(), key=lambda kv: (kv[0].endswith("-cpu"), not kv[0].startswith("control"))):
                 k = arms.get(control_arm(name))
                 cur = [x for x in (r.get("admm_curve") or []) if x.get("rho") is not None]   # the updates (the last entry repeats the end)
@@ -318,7 +319,7 @@ def report_text(recs: list[dict]) -> str:
                 iou = pick("iou_sparsegpt")
                 if iou == "-" and r["config"]["elsa"].get("init") == "sparsegpt": iou = pick("iou_init")   # z0 is SparseGPT's mask itself
                 vs = f"{r['ppl'] / k['ppl']:.2f}x" if k and r is not k else "-"
-                lines.append(f"| {key[0]:.0%} | {key[1]} | {r['train_tokens']:,} | {name} | {r['ppl']:,.1f} | {r['ppl_austen']:,.1f} | "
+                lines.append(f"| {key[0]:.0%} | {key[1]} | {key[2]} | {r['train_tokens']:,} | {name} | {r['ppl']:,.1f} | {r['ppl_austen']:,.1f} | "
                              f"{vs} | {pick('primal_rel')} | {pick('hamming')} | {iou} |")
         for p in sorted({r["sparsity"] for r in budget}):
             if len(curve := budget_curves(recs, p).get("elsa-cpu", {})) > 1:
@@ -379,7 +380,7 @@ def main(argv=None) -> int:
     global MODEL, CELLS
     p = argparse.ArgumentParser(prog="bench/claim.py", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("study", choices=("seeds", "budget", "rho", "lowmem", "neardense", "report"))
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default 0 1 2; the budget study: 0)")
     p.add_argument("--sparsity", type=float, nargs="+", default=None, help="default: 0.7 0.8 0.9 (seeds), 0.9 (budget, rho)")
     p.add_argument("--rho", type=float, nargs="+", default=[0.003], help="the rho study's penalty weights (the seeds study's is 0.01)")
     p.add_argument("--steps", type=int, nargs="+", default=[480, 960], help="training steps of the budget study's cells")
@@ -394,7 +395,8 @@ def main(argv=None) -> int:
     if a.study == "report":
         if filled := backfill_heldout(Path(a.runs), a.commit): print(f"held-out perplexity added to {', '.join(filled)}", file=sys.stderr)
         print(report(out)); return 0
-    cells = (seed_cells(a.seeds, a.sparsity or [0.7, 0.8, 0.9]) if a.study == "seeds" else budget_cells(a.steps, a.sparsity or [0.9])
+    a.seeds = a.seeds if a.seeds is not None else [0] if a.study == "budget" else [0, 1, 2]
+    cells = (seed_cells(a.seeds, a.sparsity or [0.7, 0.8, 0.9]) if a.study == "seeds" else budget_cells(a.steps, a.sparsity or [0.9], a.seeds)
              if a.study == "budget" else rho_cells(a.seeds, a.sparsity or [0.9], a.rho) if a.study == "rho" else lowmem_cells(a.seeds, a.sparsity or [0.7]) if a.study == "lowmem"
              else neardense_cells(a.seeds, a.sparsity or [0.5]))
     if a.only:

@@ -162,6 +162,12 @@ def test_claim_budget_recipe_arm_is_paired_with_a_control_of_the_same_warmup_and
     assert c.crossing({120: {0: 1.2}, 480: {0: 1.3}}) is None and c.crossing({120: {0: 1.2}}) is None     # moving away; one budget
     assert c.last_move({480: {0: 1.22}, 120: {0: 1.42, 1: 1.5}, 960: {0: 1.32}}) == (480, 960, 1.22, 1.32)   # sorted by budget; seed 0 at all
     assert c.last_move({120: {0: 1.4}}) is None
+    cells = c.budget_cells([480], [0.9], seeds=[0, 1])   # seed 0 keeps its old names; another seed's cells end in -s<seed>
+    assert {"elsa-cpu-0.9-480steps", "control-cpu-0.9-480steps-s1"} <= set(cells) and cells["elsa-cpu-0.9-480steps-s1"][1].elsa.seed == 1
+    assert c.arm_of("elsa-cpu-0.9-480steps-s1") == "elsa-cpu" == c.arm_of("elsa-cpu-0.9-480steps")
+    s1 = [dict(f, cell=f["cell"] + "-s1", seed=1, ppl=f["ppl"] * 0.6) for f in fakes[:2]]   # a second seed at 480: its own pair
+    assert c.budget_curves(recs + fakes + s1)["elsa-cpu"][480] == {0: 2.0, 1: 2.0}
+    assert sum("| elsa-cpu |" in l and "| 480 | 1 |" in l for l in c.report_text(recs + fakes + s1).splitlines()) == 1
     assert "reaches 1.00x" not in md   # the fake 480-step pair (2.00x) moves away from 1
     fakes[0]["admm_curve"] = [dict(step=0, rho=0.01, primal_rel=0.1, iou_init=0.99)]   # no live IoU (a resumed sitting): z0 is SparseGPT's mask
     md = c.report_text(recs + fakes)
