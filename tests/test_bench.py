@@ -152,7 +152,7 @@ def test_claim_budget_recipe_arm_is_paired_with_a_control_of_the_same_warmup_and
     fakes = [dict(ref["elsa-0.9-s0"], cell=f"{arm}-0.9-480steps", study="budget", steps=480, ppl=ppl, admm_curve=None)
              for arm, ppl in (("elsa-cpu", 100.0), ("control-cpu", 50.0), ("elsa-paper", 1e6), ("control", 40.0))]
     curve = c.budget_curves(recs + fakes)["elsa-cpu"]
-    assert curve[480] == {0: 2.0} and curve[120][0] == pytest.approx(ref["elsa-0.9-s0"]["ppl"] / ref["control-0.9-s0"]["ppl"])
+    assert curve[480][0] == 2.0 and curve[120][0] == pytest.approx(ref["elsa-0.9-s0"]["ppl"] / ref["control-0.9-s0"]["ppl"])
     md = c.report_text(recs + fakes)
     row = lambda arm: next(l for l in md.splitlines() if f"| {arm} |" in l)
     assert "480 steps s0 2.00x" in md and "| 100.0 |" in row("elsa-cpu") and "| 2.00x |" in row("elsa-cpu")
