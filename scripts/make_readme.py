@@ -18,6 +18,7 @@ README.md as an invisible comment. The tables (RENDERERS):
                                           rows; default the ones measured at several budgets)
     export    bench/results/export.json   bytes on disk of the dense and compressed-tensors exports (dtype=float32: fp32)
     claim     bench/results/claim.json    ELSA's CPU recipe against the control over seeds (bench/claim.py report)
+    claim_budget  bench/results/claim.json  ELSA / control at 90% per training budget and seed (sparsity=0.8: another)
     gpu7b     elsa_wb.memory + bench/results/onload.json   what the 7B commands need per GPU (the memory model), onloading's peak
 
 An unknown marker or a missing JSON (but demo.json) is an error: a README must not silently lose a table.
@@ -210,6 +211,46 @@ def claim_table(c: list[dict]) -> str:
             "the calibration sample and the data order); ELSA and the control are paired by seed, same tokens." + note + "*")
 
 
+def claim_budget_rows(cells: list[dict], sparsity: float = 0.9) -> list[dict]:
+    """Per budget and seed at `sparsity`: the CPU recipe (120 steps: the seeds study's pair; longer: the budget study's
+    `elsa-cpu` / `control-cpu`) and, where run, the paper's algorithm (`elsa-paper`) with its control."""
+    by = {r["cell"]: r for r in cells if r["sparsity"] == sparsity}
+    suffix = lambda s: f"-s{s}" if s else ""
+    out = []
+    for r in sorted(cells, key=lambda r: (r["steps"], r["seed"])):
+        if r["sparsity"] != sparsity or r["method"] != "elsa": continue
+        if r["study"] == "seeds": k = by.get(r["cell"].replace("elsa-", "control-", 1))
+        elif r["study"] == "budget" and r["cell"] == f"elsa-cpu-{sparsity:g}-{r['steps']}steps{suffix(r['seed'])}":
+            k = by.get(r["cell"].replace("elsa-cpu-", "control-cpu-", 1))
+        else: continue
+        if not k: continue
+        tag = f"{sparsity:g}-{r['steps']}steps{suffix(r['seed'])}"
+        paper, pk = by.get(f"elsa-paper-{tag}"), by.get(f"control-{tag}")
+        out.append(dict(steps=r["steps"], seed=r["seed"], tokens=r["train_tokens"], elsa=r, control=k,
+                        paper=paper if paper and pk else None, paper_control=pk if paper else None))
+    return out
+
+
+def claim_budget(root: Path = ROOT, sparsity: str = "0.9") -> str:
+    "ELSA / control at one sparsity as the training budget grows, per seed, from claim.json (bench/claim.py budget)."
+    return claim_budget_table(load("claim.json", root)["cells"], float(sparsity))
+
+
+def claim_budget_table(cells: list[dict], sparsity: float = 0.9) -> str:
+    "The budget study's table: the CPU recipe against its control per budget and seed, with the paper's algorithm where it ran."
+    rows = [[str(r["steps"]), f"{r['tokens']:,}", str(r["seed"]), ppl(r["elsa"]["ppl"]), ppl(r["control"]["ppl"]),
+             ratio(r["elsa"]["ppl"] / r["control"]["ppl"]), ratio(r["elsa"]["ppl_heldout"] / r["control"]["ppl_heldout"]),
+             f"{ppl(r['paper']['ppl'])} / {ppl(r['paper_control']['ppl'])}" if r["paper"] else "-"]
+            for r in claim_budget_rows(cells, sparsity)]
+    head = ["steps", "training tokens", "seed", "ELSA `cpu_budget`", "control", "ELSA / control", "on held-out pydocs",
+            "the paper's algorithm / its control"]
+    return (md_table(head, rows) + f"\n\n*`bench/results/claim.json` at {sparsity:.0%} (`bench/claim.py`; 120 steps: the seeds study's cells, "
+            "longer: `bench/claim.py budget --steps N [--seeds S]`): handbook perplexity, 64 windows of 512 tokens; ELSA / control "
+            "on held-out pydocs is the ratio on 64 windows of the training text the runs never saw. The control fine-tunes "
+            "SparseGPT's model with ELSA's warm-up, lr and tokens; the paper's algorithm (ADMM from the dense weights, rho 0.01) "
+            "is paired with a control without the warm-up.*")
+
+
 def gpu7b(root: Path = ROOT) -> str:
     "What each 7B command needs per GPU, from elsa_wb.memory's model (fsdp_fit), and the onloading bench's accounted peak."
     from elsa_wb.memory import fsdp_fit, LLAMA2_7B, GPU_GIB, SETUPS
@@ -265,7 +306,7 @@ def export(root: Path = ROOT, dtype: str = "bfloat16") -> str:
             f"{mb(e['unpruned_weight_bytes'][dtype])} in {dtype}. From bench/results/export.json (`python bench/export.py` at {e['git_commit'][:8]}, {day(e['environment']['time'])}).*")
 
 
-RENDERERS = dict(demo=demo, quality=quality, recipe=recipe, budget=budget, export=export, claim=claim, gpu7b=gpu7b)
+RENDERERS = dict(demo=demo, quality=quality, recipe=recipe, budget=budget, export=export, claim=claim, claim_budget=claim_budget, gpu7b=gpu7b)
 
 
 def render(line: str, root: Path = ROOT) -> str | None:

@@ -208,3 +208,28 @@ def test_claim_heldout_is_the_runs_last_evaluation_and_is_paired_by_seed(tmp_pat
     assert c.backfill_heldout(runs) == []   # records that have it are left alone
     rows = [l for l in c.heldout_section(c.cell_records(cells)) if l.startswith("| 90%")]
     assert rows == ["| 90% | 4 | 40.0 | 20.0 | 2.00x | 100.0 | 200.0 | 0.50x |"]   # s5 has no control: no row
+
+
+def test_claim_budget_table_pairs_each_budget_and_seed_with_its_own_control():
+    "make_readme's claim_budget: one row per (steps, seed) with both recipe arms; the paper's column only where its pair ran."
+    sys.path.insert(0, str(ROOT / "scripts")); import make_readme as mr
+    recs = [json.loads(p.read_text()) for p in sorted((ROOT / "bench" / "results" / "claim").glob("*.json"))]
+    by = {r["cell"]: r for r in recs}
+    e, k = copy.deepcopy(by["elsa-cpu-0.9-480steps"]), copy.deepcopy(by["control-cpu-0.9-480steps"])
+    cells = recs
+    lone = copy.deepcopy(e); lone.update(cell="elsa-cpu-0.9-480steps-s7", seed=7)            # no control at seed 7: no row
+    e7, k7 = copy.deepcopy(e), copy.deepcopy(k)
+    e7.update(cell="elsa-cpu-0.9-2000steps-s3", seed=3, steps=2000, ppl=150.0)
+    k7.update(cell="control-cpu-0.9-2000steps-s3", seed=3, steps=2000, ppl=200.0)
+    paper = copy.deepcopy(by["elsa-paper-0.9-480steps"]); paper.update(cell="elsa-paper-0.9-2000steps-s3", seed=3, steps=2000)   # no control: no paper column
+    rows = mr.claim_budget_rows(cells + [lone, e7, k7, paper], 0.9)
+    keys = [(r["steps"], r["seed"]) for r in rows]
+    assert (480, 7) not in keys and keys == sorted(keys) and (2000, 3) in keys
+    assert all(r["control"]["seed"] == r["elsa"]["seed"] and r["control"]["steps"] == r["elsa"]["steps"] for r in rows)
+    assert all(r["control"]["method"] == "sparsegpt+ft" and r["elsa"]["method"] == "elsa" for r in rows)
+    assert next(r for r in rows if r["steps"] == 2000)["paper"] is None
+    row480 = next(r for r in rows if (r["steps"], r["seed"]) == (480, 0))
+    assert row480["paper"]["cell"] == "elsa-paper-0.9-480steps" and row480["paper_control"]["cell"] == "control-0.9-480steps"
+    md = mr.claim_budget_table(cells + [lone, e7, k7, paper], 0.9)
+    assert "| 2000 | " in md and "| 0.75x |" in md   # 150 / 200
+    assert {r["steps"] for r in rows} >= {120, 480, 960} and len([r for r in rows if r["steps"] == 120]) == 3   # the committed records
