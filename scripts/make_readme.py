@@ -244,9 +244,12 @@ def claim_budget_table(cells: list[dict], sparsity: float = 0.9) -> str:
             for r in claim_budget_rows(cells, sparsity)]
     head = ["steps", "training tokens", "seed", "ELSA `cpu_budget`", "control", "ELSA / control", "on held-out pydocs",
             "the paper's algorithm / its control"]
+    held = {(e["eval_windows"], min(e["seqlen"], e["calib_seqlen"])) for r in claim_budget_rows(cells, sparsity) for e in [r["elsa"]["config"]["elsa"]]}
+    held = " or ".join(f"{n} windows of {t} tokens" for n, t in sorted(held))   # as run/calibrate draws them (elsa_wb.run)
     return (md_table(head, rows) + f"\n\n*`bench/results/claim.json` at {sparsity:.0%} (`bench/claim.py`; 120 steps: the seeds study's cells, "
             "longer: `bench/claim.py budget --steps N [--seeds S]`): handbook perplexity, 64 windows of 512 tokens; ELSA / control "
-            "on held-out pydocs is the ratio on 64 windows of the training text the runs never saw. The control fine-tunes "
+            f"on held-out pydocs is the ratio at the run's last held-out evaluation ({held} of the training text's validation paragraphs, "
+            "never trained on). The control fine-tunes "
             "SparseGPT's model with ELSA's warm-up, lr and tokens; the paper's algorithm (ADMM from the dense weights, rho 0.01) "
             "is paired with a control without the warm-up.*")
 
